@@ -1,0 +1,24 @@
+"""Where the configs live and how a config becomes plain values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+
+def config_dir() -> Path:
+    """``conf/`` of the source tree, or the copy packed into an installed wheel."""
+    packaged = Path(__file__).with_name("conf")
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "conf"
+
+
+CONFIG_DIR = str(config_dir())
+
+
+def to_plain(value: Any) -> Any:
+    """Resolved dicts/lists/scalars: what checkpoints, JSON files and constructors can hold."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value

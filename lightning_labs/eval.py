@@ -1,0 +1,55 @@
+"""``python -m lightning_labs.eval ckpt_path=...``: test a checkpoint and print its metrics.
+
+python -m lightning_labs.eval ckpt_path=outputs/train/<date>/<time>/checkpoints/best.ckpt
+python -m lightning_labs.eval ckpt_path=... data=cifar10 data.root=/other/copy
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import hydra
+from lightning.pytorch.callbacks import RichProgressBar
+from omegaconf import DictConfig
+
+from lightning_labs.checkpoint import load_checkpoint, model_from_checkpoint
+from lightning_labs.config import CONFIG_DIR, to_plain
+from lightning_labs.console import print_metrics
+from lightning_labs.logs import get_logger, quiet_third_party
+from lightning_labs.models import check_net_fits_data
+from lightning_labs.train import check_accelerator
+
+log = get_logger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test metrics of ``cfg.ckpt_path`` on the test split; also written to ``eval.json``."""
+    check_accelerator(cfg.trainer)
+    checkpoint = load_checkpoint(cfg.ckpt_path, trusted=cfg.trusted_checkpoint)
+    model = model_from_checkpoint(checkpoint)
+    data_cfg = to_plain(cfg.get("data")) or (checkpoint.get("run_config") or {}).get("data")
+    if not data_cfg:
+        raise ValueError(f"{cfg.ckpt_path} does not record its data: pass data=<name> (and data.root=...)")
+    datamodule = hydra.utils.instantiate(data_cfg)
+    check_net_fits_data(model.net, datamodule.input_shape, datamodule.num_classes)
+    progress = [RichProgressBar()] if cfg.trainer.get("enable_progress_bar", True) else []
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=progress)
+    results = trainer.test(model, datamodule=datamodule, verbose=False)[0]
+    metrics = {name: float(value) for name, value in results.items()}
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"checkpoint": str(cfg.ckpt_path), "data": datamodule.name, "metrics": metrics}
+    (output_dir / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    quiet_third_party()
+    metrics = evaluate(cfg)
+    print_metrics(f"Test metrics of {cfg.ckpt_path}", metrics)
+
+
+if __name__ == "__main__":
+    main()

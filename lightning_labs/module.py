@@ -1,0 +1,123 @@
+"""The one LightningModule: trains, validates and tests any image classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from lightning_labs.models import build_net
+
+# Scheduler arguments that mean "the length of training"; left null in a config, they are filled
+# with the run's number of optimizer steps (interval: step) or epochs (interval: epoch).
+LENGTH_ARGS = ("total_steps", "T_max")
+
+
+def _metrics(num_classes: int, prefix: str) -> MetricCollection:
+    metrics: dict[str, Any] = {"acc": MulticlassAccuracy(num_classes, average="micro")}
+    if num_classes > 5:
+        metrics["acc_top5"] = MulticlassAccuracy(num_classes, top_k=5, average="micro")
+    return MetricCollection(metrics, prefix=prefix)
+
+
+class ClassifierModule(L.LightningModule):
+    """Cross-entropy training of the network described by ``net``.
+
+    Every argument is a plain value (the network, optimizer and scheduler as ``_target_``
+    configs), so the hyperparameters stored in a checkpoint rebuild the model without the
+    original command line and load with ``torch.load(weights_only=True)``.
+
+    Args:
+        net: config of the network (``_target_`` and its arguments).
+        num_classes: number of classes of the data.
+        optimizer: partial config of a ``torch.optim`` optimizer; ``params`` come from here.
+        scheduler: partial config of a learning-rate scheduler plus ``interval`` (``step`` or
+            ``epoch``), or null for a constant learning rate.
+        label_smoothing: label smoothing of the cross-entropy loss.
+    """
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        num_classes: int,
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any] | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = build_net(net)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.train_metrics = _metrics(num_classes, "train/")
+        self.val_metrics = _metrics(num_classes, "val/")
+        self.test_metrics = _metrics(num_classes, "test/")
+        self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps its best
+        # The whole run's config, set by the train command and saved in every checkpoint, so that
+        # eval, export and benchmark rebuild the data as it was without the original command line.
+        self.run_config: dict[str, Any] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: MetricCollection
+    ) -> torch.Tensor:
+        images, labels = batch
+        logits = self(images)
+        loss = self.criterion(logits, labels)
+        metrics.update(logits, labels)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        return loss
+
+    def on_train_start(self) -> None:
+        # The sanity check ran validation on an untrained model: keep it out of the best value
+        # (unless this run resumes, when the restored best is real).
+        if self.trainer.global_step == 0:
+            self.val_acc_best.reset()
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train", self.train_metrics)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "val", self.val_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_acc_best(self.val_metrics["acc"].compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "test", self.test_metrics)
+
+    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self(batch[0]).softmax(dim=1)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.run_config is not None:
+            checkpoint["run_config"] = self.run_config
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.run_config = checkpoint.get("run_config", self.run_config)
+
+    def configure_optimizers(self) -> Any:
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        optimizer = hydra.utils.instantiate(dict(self.hparams.optimizer))(params=trainable)
+        if not self.hparams.scheduler:
+            return optimizer
+        config = dict(self.hparams.scheduler)
+        interval = config.pop("interval", "epoch")
+        factory = hydra.utils.instantiate(config)
+        length = self.trainer.estimated_stepping_batches if interval == "step" else self.trainer.max_epochs
+        lengths = {
+            k: int(length) for k in LENGTH_ARGS if k in factory.keywords and factory.keywords[k] is None
+        }
+        scheduler = factory(optimizer, **lengths)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}

@@ -1,0 +1,138 @@
+"""``python -m lightning_labs.train``: compose the config, build data, model and trainer, fit, test.
+
+python -m lightning_labs.train model=vgg11 data=cifar10 trainer=gpu
+python -m lightning_labs.train -m model.pool=max,avg model.act=relu,sigmoid
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig
+
+from lightning_labs.config import CONFIG_DIR, to_plain
+from lightning_labs.console import print_config_tree, print_metrics
+from lightning_labs.logs import get_logger, quiet_third_party
+from lightning_labs.models import check_net_fits_data, complete_net_config
+
+log = get_logger(__name__)
+
+
+def check_accelerator(trainer_cfg: DictConfig) -> None:
+    """Fail early, with the way out, when a GPU trainer is asked for on a machine without one."""
+    if trainer_cfg.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise RuntimeError(
+            "trainer.accelerator=gpu, but no CUDA GPU is visible (torch.cuda.is_available() is "
+            "False). Use trainer=cpu, or trainer=default to take a GPU only when there is one."
+        )
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """Build each named entry of a dict group (callbacks, logger); null entries are switched off."""
+    return [hydra.utils.instantiate(entry) for entry in (group or {}).values() if entry]
+
+
+def build(cfg: DictConfig) -> dict[str, Any]:
+    """Data, model, callbacks, loggers and trainer for a run, checked against each other."""
+    check_accelerator(cfg.trainer)
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    net = complete_net_config(to_plain(cfg.model.net), datamodule.facts)
+    model = hydra.utils.instantiate(
+        cfg.module,
+        net=net,
+        num_classes=datamodule.num_classes,
+        optimizer=to_plain(cfg.optimizer),
+        scheduler=to_plain(cfg.get("scheduler")) or None,
+        _recursive_=False,
+        _convert_="all",
+    )
+    check_net_fits_data(model.net, datamodule.input_shape, datamodule.num_classes)
+    model.run_config = to_plain(cfg)
+    callbacks = instantiate_all(cfg.get("callbacks"))
+    loggers = instantiate_all(cfg.get("logger"))
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return {"datamodule": datamodule, "model": model, "trainer": trainer}
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fit (resuming from ``ckpt_path`` if given), then test the best checkpoint.
+
+    Returns the final metrics (also written to ``metrics.json`` in the run directory) and the
+    objects of the run, which tests and notebooks can inspect.
+    """
+    started = time.perf_counter()
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+    objects = build(cfg)
+    trainer: L.Trainer = objects["trainer"]
+    model, datamodule = objects["model"], objects["datamodule"]
+    for logger in trainer.loggers:
+        logger.log_hyperparams(model.run_config)
+
+    weights_only = not cfg.get("trusted_checkpoint", False)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=weights_only)
+    metrics = epoch_metrics(trainer)
+
+    if cfg.get("test"):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if best:
+            log.info("Testing the best checkpoint: %s", best)
+        else:
+            log.warning("No best checkpoint was saved: testing the weights at the end of training")
+        trainer.test(
+            model, datamodule=datamodule, ckpt_path=best or None, weights_only=weights_only, verbose=False
+        )
+        metrics |= epoch_metrics(trainer)
+
+    summary = {
+        "metrics": metrics,
+        "model": cfg.model.get("name", cfg.model.net._target_),
+        "data": datamodule.name,
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "best_checkpoint": trainer.checkpoint_callback.best_model_path
+        if trainer.checkpoint_callback
+        else None,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    write_summary(Path(cfg.paths.output_dir), summary)
+    return metrics, objects
+
+
+def epoch_metrics(trainer: L.Trainer) -> dict[str, float]:
+    """The trainer's latest metrics as floats, leaving out per-step duplicates of epoch values."""
+    return {
+        name.removesuffix("_epoch"): float(value)
+        for name, value in trainer.callback_metrics.items()
+        if not name.endswith("_step")
+    }
+
+
+@rank_zero_only
+def write_summary(output_dir: Path, summary: dict[str, Any]) -> None:
+    """``metrics.json``: the final metrics and facts of a run, for comparing runs and sweeps."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    quiet_third_party()
+    output_dir = Path(cfg.paths.output_dir)
+    print_config_tree(cfg, save_to=output_dir / "config_tree.log")
+    log.info("Run directory: %s", output_dir)
+    metrics, _ = train(cfg)
+    print_metrics("Final metrics", metrics)
+    log.info("Outputs in %s", output_dir)
+    return metrics.get("test/acc", metrics.get("val/acc_best"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny real-format datasets and composed configs for fast runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from data_files import write_cifar10, write_cifar100, write_mnist
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from lightning_labs.config import CONFIG_DIR
+from lightning_labs.logs import quiet_third_party
+
+quiet_third_party()
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder holding MNIST (real digits, IDX), CIFAR-10 and CIFAR-100 (pickles)."""
+    root = tmp_path_factory.mktemp("data")
+    write_mnist(root, n_train=1200, n_test=300)
+    write_cifar10(root)
+    write_cifar100(root)
+    return root
+
+
+# Small, quick runs: few batches, no progress bar; each test adds its own overrides.
+FAST = [
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=6",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks.rich_progress_bar=null",
+    "callbacks.rich_model_summary=null",
+]
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path, data_root: Path) -> Callable[..., DictConfig]:
+    """Compose ``train`` (or another entry config) as the command line would, writing into tmp_path."""
+
+    def make(*overrides: str, config_name: str = "train", fast: bool = True) -> DictConfig:
+        base = [f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={data_root}"]
+        if config_name == "train" and fast:
+            base += FAST
+        with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+            return compose(config_name, overrides=[*base, *overrides])
+
+    return make

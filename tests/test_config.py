@@ -1,0 +1,86 @@
+"""Config composition: every model x data x trainer, and every optimizer x scheduler."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from types import SimpleNamespace
+
+import hydra
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from lightning_labs.config import CONFIG_DIR, to_plain
+from lightning_labs.models import check_net_fits_data, complete_net_config
+from lightning_labs.module import ClassifierModule
+
+
+def names(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
+MODELS = [m for m in names("model") if m != "custom"]
+DATA = names("data")
+TRAINERS = names("trainer")
+
+
+def test_the_groups_hold_what_the_docs_promise() -> None:
+    assert {"lenet5", "vgg11", "cnn", "custom"} <= set(names("model"))
+    assert {"mnist", "cifar10", "cifar100", "synthetic"} <= set(DATA)
+    assert {"cpu", "gpu", "default"} <= set(TRAINERS)
+    assert {"sgd", "adam", "adamw"} <= set(names("optimizer"))
+    assert {"none", "step", "cosine", "onecycle"} <= set(names("scheduler"))
+
+
+@pytest.mark.parametrize("model, data, trainer", list(itertools.product(MODELS, DATA, TRAINERS)))
+def test_every_model_data_trainer_combination_composes_and_fits(make_cfg, model, data, trainer) -> None:
+    cfg = make_cfg(f"model={model}", f"data={data}", f"trainer={trainer}", fast=False)
+    plain = to_plain(cfg)  # every interpolation resolves
+    assert plain["model"]["net"]["act"] == plain["model"]["act"]
+    assert plain["trainer"]["default_root_dir"] == plain["paths"]["output_dir"]
+    expected_accelerator = {"cpu": "cpu", "gpu": "gpu", "default": "auto"}[trainer]
+    assert plain["trainer"]["accelerator"] == expected_accelerator
+
+    datamodule = hydra.utils.instantiate(cfg.data)
+    net_cfg = complete_net_config(plain["model"]["net"], datamodule.facts)
+    assert net_cfg["in_channels"] == datamodule.input_shape[0]
+    assert net_cfg["num_classes"] == datamodule.num_classes
+    check_net_fits_data(hydra.utils.instantiate(net_cfg), datamodule.input_shape, datamodule.num_classes)
+
+
+@pytest.mark.parametrize("optimizer", names("optimizer"))
+@pytest.mark.parametrize("scheduler", names("scheduler"))
+def test_every_optimizer_scheduler_pair_builds(make_cfg, optimizer: str, scheduler: str) -> None:
+    cfg = make_cfg(f"optimizer={optimizer}", f"scheduler={scheduler}")
+    module = ClassifierModule(
+        net={"_target_": "lightning_labs.models.LeNet5"},
+        num_classes=10,
+        optimizer=to_plain(cfg.optimizer),
+        scheduler=to_plain(cfg.scheduler) or None,
+    )
+    module.trainer = SimpleNamespace(estimated_stepping_batches=100, max_epochs=10)
+    built = module.configure_optimizers()
+    opt = built["optimizer"] if isinstance(built, dict) else built
+    assert type(opt).__name__.lower() == optimizer
+    if scheduler == "none":
+        assert isinstance(built, torch.optim.Optimizer)
+        return
+    sched = built["lr_scheduler"]
+    assert sched["interval"] == OmegaConf.select(cfg, "scheduler.interval")
+    lrs = []
+    for _ in range(100 if sched["interval"] == "step" else 10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched["scheduler"].step()
+    peak = cfg.optimizer.lr
+    if scheduler == "onecycle":  # 0 -> peak at 30% -> 0, piecewise linear
+        top = lrs.index(max(lrs))
+        assert top == 29 and lrs[top] == pytest.approx(peak)  # OneCycleLR peaks at step 0.3 * 100 - 1
+        assert lrs[0] < peak * 1e-3 and lrs[-1] < peak * 0.02
+        assert lrs[15] == pytest.approx(peak * 15 / 29, rel=0.01)  # linear rise
+        assert lrs[64] == pytest.approx(peak / 2, rel=0.02)  # linear fall
+    elif scheduler == "cosine":
+        assert lrs[0] == pytest.approx(peak) and lrs[50] == pytest.approx(peak / 2, rel=0.02)
+    elif scheduler == "step":
+        assert lrs[4] == pytest.approx(peak) and lrs[5] == pytest.approx(peak * 0.2)

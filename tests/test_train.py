@@ -1,0 +1,259 @@
+"""End-to-end runs: few-step fits on real-format files, resume, eval, sweeps and clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import MissingConfigException
+from lightning.pytorch.callbacks import Callback
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lightning_labs.checkpoint import load_checkpoint
+from lightning_labs.eval import evaluate
+from lightning_labs.train import train
+
+
+def scalars(run_dir: Path, tag: str) -> list[float]:
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    return [e.value for e in events.Scalars(tag)]
+
+
+def test_lenet5_learns_mnist_digits_and_writes_its_outputs(make_cfg) -> None:
+    cfg = make_cfg(
+        "trainer.limit_train_batches=15",
+        "trainer.max_epochs=2",
+        "trainer.limit_val_batches=null",
+        "trainer.limit_test_batches=null",
+    )
+    metrics, objects = train(cfg)
+    run = Path(cfg.paths.output_dir)
+
+    losses = scalars(run, "train/loss_step")
+    assert len(losses) == 30 and sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+    assert metrics["test/acc"] > 0.6  # chance is 0.1: real digits after 30 steps
+    assert metrics["val/acc_best"] >= metrics["val/acc"] - 1e-6
+
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
+    summary = json.loads((run / "metrics.json").read_text())
+    assert summary["metrics"]["test/acc"] == pytest.approx(metrics["test/acc"])
+    assert summary["global_step"] == 30 and summary["data"] == "MNISTData"
+    assert {"val/acc", "val/loss", "val/acc_best", "lr-AdamW"} <= set(
+        EventAccumulator(str(run / "tensorboard")).Reload().Tags()["scalars"]
+    )
+    assert objects["model"].hparams.net["in_channels"] == 1  # filled from the data
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=vgg11", "data=cifar10", "data.batch_size=16", "optimizer=sgd", "scheduler=step"],
+        ["model=cnn", "data=cifar100", "data.batch_size=32", "optimizer=adam", "scheduler=cosine"],
+        [
+            "model=lenet5",
+            "data=synthetic",
+            "data.input_shape=[1,28,28]",
+            "model.act=sigmoid",
+            "model.pool=avg",
+            "scheduler=none",
+        ],
+    ],
+    ids=["vgg11-cifar10", "cnn-cifar100", "lenet5-synthetic"],
+)
+def test_each_model_fits_and_tests_on_its_data(make_cfg, overrides: list[str]) -> None:
+    cfg = make_cfg(*overrides)
+    metrics, objects = train(cfg)
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    assert 0.0 <= metrics["test/acc"] <= 1.0 and "test/loss" in metrics
+    assert objects["trainer"].global_step == 6
+    assert (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_cnn_beats_chance_on_cifar_format_files(make_cfg) -> None:
+    cfg = make_cfg(
+        "model=cnn",
+        "data=cifar10",
+        "data.batch_size=20",
+        "trainer.limit_train_batches=null",
+        "trainer.max_epochs=3",
+        "trainer.limit_val_batches=null",
+        "trainer.limit_test_batches=null",
+    )
+    metrics, _ = train(cfg)
+    assert metrics["test/acc"] > 0.3  # chance is 0.1
+
+
+class CrashAtEpoch(Callback):
+    """Stands in for a killed job: fails when the given epoch starts."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def test_a_crashed_run_resumes_from_last_checkpoint(make_cfg, tmp_path: Path) -> None:
+    crashing = make_cfg(
+        "trainer.max_epochs=2",
+        f"+callbacks.crash._target_={__name__}.CrashAtEpoch",
+        "+callbacks.crash.epoch=1",
+    )
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(crashing)
+    run = Path(crashing.paths.output_dir)
+    last = run / "checkpoints" / "last.ckpt"
+    assert load_checkpoint(last)["global_step"] == 6  # the finished epoch survived the crash
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+
+    resumed = make_cfg(
+        "trainer.max_epochs=2", f"ckpt_path={last}", f"paths.output_dir={tmp_path / 'resumed'}"
+    )
+    metrics, objects = train(resumed)
+    assert objects["trainer"].global_step == 12  # continued, not restarted
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")["epoch"] == 1
+    assert "test/acc" in metrics
+
+
+def test_eval_reproduces_the_test_accuracy_of_a_saved_checkpoint(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg("trainer.limit_test_batches=null")
+    metrics, _ = train(cfg)
+    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+    assert load_checkpoint(best)["run_config"]["data"]["_target_"] == "lightning_labs.data.MNISTData"
+
+    eval_cfg = make_cfg(
+        f"ckpt_path={best}",
+        "trainer=cpu",
+        "trainer.enable_progress_bar=false",
+        f"paths.output_dir={tmp_path / 'eval'}",
+        config_name="eval",
+    )
+    results = evaluate(eval_cfg)
+    assert results["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
+    assert (
+        json.loads((tmp_path / "eval" / "eval.json").read_text())["metrics"]["test/acc"]
+        == results["test/acc"]
+    )
+
+
+def test_checkpoints_with_pickled_objects_are_refused_unless_trusted(tmp_path: Path) -> None:
+    path = tmp_path / "odd.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "extra": Path("x")}, path)
+    with pytest.raises(ValueError, match="trusted_checkpoint=true"):
+        load_checkpoint(path)
+    assert load_checkpoint(path, trusted=True)["extra"] == Path("x")
+    (tmp_path / "broken.ckpt").write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match="Could not read checkpoint"):
+        load_checkpoint(tmp_path / "broken.ckpt")
+    with pytest.raises(FileNotFoundError, match="check ckpt_path"):
+        load_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_unknown_model_name_lists_the_available_ones(make_cfg) -> None:
+    with pytest.raises(
+        MissingConfigException, match=r"(?s)Could not find 'model/resnet9'.*cnn.*lenet5.*vgg11"
+    ):
+        make_cfg("model=resnet9")
+
+
+def test_channel_mismatch_fails_before_training_naming_both_shapes(make_cfg) -> None:
+    cfg = make_cfg("model=vgg11", "+model.net.in_channels=3")  # MNIST is 1x28x28
+    with pytest.raises(ValueError, match=r"shape \(1, 28, 28\).*expecting 3 input channels"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+def test_missing_dataset_folder_is_a_clear_error(make_cfg, tmp_path: Path) -> None:
+    with pytest.raises(Exception, match=r"cifar-10-batches-py lacks data_batch_1.*data.download=true"):
+        train(make_cfg("data=cifar10", f"data.root={tmp_path / 'none'}"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
+def test_gpu_trainer_without_a_gpu_says_what_to_use(make_cfg) -> None:
+    with pytest.raises(RuntimeError, match="trainer=cpu"):
+        train(make_cfg("trainer=gpu"))
+
+
+def test_command_line_multirun_gives_one_directory_per_job(tmp_path: Path, data_root: Path) -> None:
+    sweep = tmp_path / "sweep"
+    command = [
+        sys.executable,
+        "-m",
+        "lightning_labs.train",
+        "-m",
+        "model.pool=max,avg",
+        f"hydra.sweep.dir={sweep}",
+        f"paths.data_dir={data_root}",
+        "trainer=cpu",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+    ]
+    env = {**os.environ, "COLUMNS": "120"}
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=env, stdin=subprocess.DEVNULL
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1"]
+    pools = set()
+    for job in jobs:
+        assert json.loads((job / "metrics.json").read_text())["metrics"]["test/acc"] >= 0
+        assert list((job / "tensorboard").glob("events.out.tfevents.*"))
+        assert (job / "train.log").read_text().count("Testing the best checkpoint") == 1
+        pools.add((job / ".hydra" / "overrides.yaml").read_text().split("model.pool=")[1].split()[0])
+    assert pools == {"max", "avg"}
+
+
+class TinyUserNet(torch.nn.Module):
+    """Stands in for a user's own network in their own package."""
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 16) -> None:
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(in_channels, width, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(width, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def test_a_users_own_network_plugs_in_from_the_command_line(make_cfg) -> None:
+    cfg = make_cfg("model=custom", f"model.net._target_={__name__}.TinyUserNet", "+model.net.width=8")
+    metrics, objects = train(cfg)
+    net = objects["model"].net
+    assert isinstance(net, TinyUserNet) and net.body[0].in_channels == 1 and net.body[0].out_channels == 8
+    assert "test/acc" in metrics
+    checkpoint = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert checkpoint["hyper_parameters"]["net"]["_target_"].endswith("TinyUserNet")
+
+
+def test_default_recipe_reaches_98_percent_on_the_bundled_mnist_sample(tmp_path: Path) -> None:
+    """The README's main job, as shipped: LeNet-5, bundled real digits, 15 epochs."""
+    from hydra import compose, initialize_config_dir
+
+    from lightning_labs.config import CONFIG_DIR
+
+    overrides = [
+        f"paths.output_dir={tmp_path}",
+        f"paths.data_dir={tmp_path / 'no-full-mnist-here'}",
+        "trainer=cpu",
+        "trainer.enable_progress_bar=false",
+        "callbacks.rich_progress_bar=null",
+    ]
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    metrics, _ = train(cfg)
+    assert metrics["test/acc"] >= 0.98
