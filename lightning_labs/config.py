@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import hydra
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 
@@ -22,3 +24,17 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, (DictConfig, ListConfig)):
         return OmegaConf.to_container(value, resolve=True)
     return value
+
+
+def instantiate(config: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that lets the constructor's own error through.
+
+    Hydra wraps every constructor error in an ``InstantiationException``; ours already say what
+    was wrong and how to fix it, so the original (with its type) reaches the user instead.
+    """
+    try:
+        return hydra.utils.instantiate(config, **kwargs)
+    except InstantiationException as err:
+        if err.__cause__ is None:
+            raise
+        raise err.__cause__.with_traceback(err.__cause__.__traceback__) from None

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import DictConfig
 
 from lightning_labs.checkpoint import load_checkpoint, model_from_checkpoint
-from lightning_labs.config import CONFIG_DIR, to_plain
+from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
 from lightning_labs.console import print_metrics
 from lightning_labs.logs import get_logger, quiet_third_party
 from lightning_labs.models import check_net_fits_data
@@ -31,10 +31,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     data_cfg = to_plain(cfg.get("data")) or (checkpoint.get("run_config") or {}).get("data")
     if not data_cfg:
         raise ValueError(f"{cfg.ckpt_path} does not record its data: pass data=<name> (and data.root=...)")
-    datamodule = hydra.utils.instantiate(data_cfg)
+    datamodule = instantiate(data_cfg)
     check_net_fits_data(model.net, datamodule.input_shape, datamodule.num_classes)
     progress = [RichProgressBar()] if cfg.trainer.get("enable_progress_bar", True) else []
-    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=progress)
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=progress)
     results = trainer.test(model, datamodule=datamodule, verbose=False)[0]
     metrics = {name: float(value) for name, value in results.items()}
     output_dir = Path(cfg.paths.output_dir)

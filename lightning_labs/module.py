@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import hydra
@@ -12,18 +12,20 @@ from torch import nn
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_labs.models import build_net
+from lightning_labs.models import build_net, check_net_fits_data
 
 # Scheduler arguments that mean "the length of training"; left null in a config, they are filled
 # with the run's number of optimizer steps (interval: step) or epochs (interval: epoch).
 LENGTH_ARGS = ("total_steps", "T_max")
 
+Batch = tuple[torch.Tensor, torch.Tensor]
 
-def _metrics(num_classes: int, prefix: str) -> MetricCollection:
+
+def _metrics(num_classes: int, stage: str) -> MetricCollection:
     metrics: dict[str, Any] = {"acc": MulticlassAccuracy(num_classes, average="micro")}
     if num_classes > 5:
         metrics["acc_top5"] = MulticlassAccuracy(num_classes, top_k=5, average="micro")
-    return MetricCollection(metrics, prefix=prefix)
+    return MetricCollection(metrics, prefix=f"{stage}/")
 
 
 class ClassifierModule(L.LightningModule):
@@ -36,6 +38,8 @@ class ClassifierModule(L.LightningModule):
     Args:
         net: config of the network (``_target_`` and its arguments).
         num_classes: number of classes of the data.
+        input_shape: channels, height and width of one input image; the network is checked
+            against it when built, and it sizes the example input of summaries and exports.
         optimizer: partial config of a ``torch.optim`` optimizer; ``params`` come from here.
         scheduler: partial config of a learning-rate scheduler plus ``interval`` (``step`` or
             ``epoch``), or null for a constant learning rate.
@@ -46,6 +50,7 @@ class ClassifierModule(L.LightningModule):
         self,
         net: Mapping[str, Any],
         num_classes: int,
+        input_shape: Sequence[int],
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any] | None = None,
         label_smoothing: float = 0.0,
@@ -53,10 +58,12 @@ class ClassifierModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.net = build_net(net)
+        check_net_fits_data(self.net, input_shape, num_classes)
+        self.example_input_array = torch.zeros(1, *input_shape)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        self.train_metrics = _metrics(num_classes, "train/")
-        self.val_metrics = _metrics(num_classes, "val/")
-        self.test_metrics = _metrics(num_classes, "test/")
+        self.train_metrics = _metrics(num_classes, "train")
+        self.val_metrics = _metrics(num_classes, "val")
+        self.test_metrics = _metrics(num_classes, "test")
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps its best
         # The whole run's config, set by the train command and saved in every checkpoint, so that
@@ -66,16 +73,22 @@ class ClassifierModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def _step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: MetricCollection
-    ) -> torch.Tensor:
+    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
         images, labels = batch
         logits = self(images)
         loss = self.criterion(logits, labels)
+        metrics: MetricCollection = getattr(self, f"{stage}_metrics")
         metrics.update(logits, labels)
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(labels))
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=stage == "train",
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(labels),
+        )
+        for name, metric in metrics.items():
+            self.log(name, metric, on_step=False, on_epoch=True, prog_bar=name == "val/acc")
         return loss
 
     def on_train_start(self) -> None:
@@ -84,20 +97,20 @@ class ClassifierModule(L.LightningModule):
         if self.trainer.global_step == 0:
             self.val_acc_best.reset()
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train", self.train_metrics)
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "val", self.val_metrics)
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
         self.val_acc_best(self.val_metrics["acc"].compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "test", self.test_metrics)
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "test")
 
-    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0]).softmax(dim=1)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -116,8 +129,6 @@ class ClassifierModule(L.LightningModule):
         interval = config.pop("interval", "epoch")
         factory = hydra.utils.instantiate(config)
         length = self.trainer.estimated_stepping_batches if interval == "step" else self.trainer.max_epochs
-        lengths = {
-            k: int(length) for k in LENGTH_ARGS if k in factory.keywords and factory.keywords[k] is None
-        }
-        scheduler = factory(optimizer, **lengths)
+        unset = [k for k in LENGTH_ARGS if k in factory.keywords and factory.keywords[k] is None]
+        scheduler = factory(optimizer, **dict.fromkeys(unset, int(length)))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}

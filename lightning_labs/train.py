@@ -17,10 +17,10 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from lightning_labs.config import CONFIG_DIR, to_plain
+from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
 from lightning_labs.console import print_config_tree, print_metrics
 from lightning_labs.logs import get_logger, quiet_third_party
-from lightning_labs.models import check_net_fits_data, complete_net_config
+from lightning_labs.models import complete_net_config
 
 log = get_logger(__name__)
 
@@ -36,28 +36,28 @@ def check_accelerator(trainer_cfg: DictConfig) -> None:
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Build each named entry of a dict group (callbacks, logger); null entries are switched off."""
-    return [hydra.utils.instantiate(entry) for entry in (group or {}).values() if entry]
+    return [instantiate(entry) for entry in (group or {}).values() if entry]
 
 
 def build(cfg: DictConfig) -> dict[str, Any]:
     """Data, model, callbacks, loggers and trainer for a run, checked against each other."""
     check_accelerator(cfg.trainer)
-    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    datamodule = instantiate(cfg.data, _convert_="all")
     net = complete_net_config(to_plain(cfg.model.net), datamodule.facts)
-    model = hydra.utils.instantiate(
+    model = instantiate(
         cfg.module,
         net=net,
         num_classes=datamodule.num_classes,
+        input_shape=list(datamodule.input_shape),
         optimizer=to_plain(cfg.optimizer),
         scheduler=to_plain(cfg.get("scheduler")) or None,
         _recursive_=False,
         _convert_="all",
     )
-    check_net_fits_data(model.net, datamodule.input_shape, datamodule.num_classes)
     model.run_config = to_plain(cfg)
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers = instantiate_all(cfg.get("logger"))
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return {"datamodule": datamodule, "model": model, "trainer": trainer}
 
 
@@ -73,8 +73,6 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     objects = build(cfg)
     trainer: L.Trainer = objects["trainer"]
     model, datamodule = objects["model"], objects["datamodule"]
-    for logger in trainer.loggers:
-        logger.log_hyperparams(model.run_config)
 
     weights_only = not cfg.get("trusted_checkpoint", False)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=weights_only)

@@ -56,6 +56,7 @@ def test_every_optimizer_scheduler_pair_builds(make_cfg, optimizer: str, schedul
     module = ClassifierModule(
         net={"_target_": "lightning_labs.models.LeNet5"},
         num_classes=10,
+        input_shape=[1, 28, 28],
         optimizer=to_plain(cfg.optimizer),
         scheduler=to_plain(cfg.scheduler) or None,
     )

@@ -171,7 +171,7 @@ def test_channel_mismatch_fails_before_training_naming_both_shapes(make_cfg) -> 
 
 
 def test_missing_dataset_folder_is_a_clear_error(make_cfg, tmp_path: Path) -> None:
-    with pytest.raises(Exception, match=r"cifar-10-batches-py lacks data_batch_1.*data.download=true"):
+    with pytest.raises(FileNotFoundError, match=r"batches-py lacks data_batch_1.*data.download=true"):
         train(make_cfg("data=cifar10", f"data.root={tmp_path / 'none'}"))
 
 

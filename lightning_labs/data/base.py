@@ -9,6 +9,7 @@ lets a small model train at the speed of the model rather than of the data loade
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -172,9 +173,11 @@ class ImageClassificationData(L.LightningDataModule):
         images = random_crop(images, self.crop_padding)
         return random_hflip(images) if self.hflip else images
 
-    def on_after_batch_transfer(
-        self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # Lightning also sends the model's example input (a bare float tensor) through this hook
+        # for its summary; only the (uint8 images, labels) batches of our loaders are transformed.
+        if not isinstance(batch, (tuple, list)):
+            return batch
         images, labels = batch
         if self.trainer is not None and self.trainer.training:
             images = self.augment(images)
