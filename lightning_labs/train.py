@@ -14,6 +14,7 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
@@ -93,6 +94,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "metrics": metrics,
         "model": cfg.model.get("name", cfg.model.net._target_),
         "data": datamodule.name,
+        "overrides": command_line_overrides(),
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "best_checkpoint": trainer.checkpoint_callback.best_model_path
@@ -102,6 +104,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     }
     write_summary(Path(cfg.paths.output_dir), summary)
     return metrics, objects
+
+
+def command_line_overrides() -> list[str]:
+    """The overrides this job was started with (a sweep's per-job choices included)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def epoch_metrics(trainer: L.Trainer) -> dict[str, float]:

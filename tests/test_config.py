@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import hydra
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from lightning_labs.config import CONFIG_DIR, to_plain
@@ -85,3 +86,12 @@ def test_every_optimizer_scheduler_pair_builds(make_cfg, optimizer: str, schedul
         assert lrs[0] == pytest.approx(peak) and lrs[50] == pytest.approx(peak / 2, rel=0.02)
     elif scheduler == "step":
         assert lrs[4] == pytest.approx(peak) and lrs[5] == pytest.approx(peak * 0.2)
+
+
+def test_run_directories_are_named_to_the_microsecond() -> None:
+    """Jobs started in the same second must not share a directory."""
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", return_hydra_config=True)
+    for key in ("hydra.run.dir", "hydra.sweep.dir"):
+        raw = OmegaConf.to_container(OmegaConf.select(cfg, key.rsplit(".", 1)[0]), resolve=False)
+        assert raw[key.rsplit(".", 1)[1]].endswith("${now:%H-%M-%S.%f}")

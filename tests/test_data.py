@@ -46,6 +46,14 @@ def test_missing_mnist_folder_says_where_it_looked_and_how_to_fix(tmp_path: Path
     assert "data.download=true" in message and "data.root" in message
 
 
+def test_download_flag_targets_the_data_folder_without_touching_the_network(tmp_path: Path) -> None:
+    """With download=true nothing is fetched at construction; prepare_data does it into data_dir."""
+    dm = MNISTData(root=None, data_dir=str(tmp_path / "data"), download=True)
+    assert dm.root == tmp_path / "data" and "bundled" not in dm.source
+    cifar = CIFARData(root=str(tmp_path / "data"), download=True)  # missing files are fine here
+    assert cifar.folder == tmp_path / "data" / "cifar-10-batches-py"
+
+
 def test_truncated_mnist_file_is_reported_as_corrupt(tmp_path: Path, data_root: Path) -> None:
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)

@@ -57,6 +57,7 @@ class ImageClassificationData(L.LightningDataModule):
         mean, std: per-channel normalisation constants of the dataset.
     """
 
+    name: str
     input_shape: tuple[int, int, int]
     num_classes: int
 
@@ -90,10 +91,6 @@ class ImageClassificationData(L.LightningDataModule):
         self.train_set: TensorImages | None = None
         self.val_set: TensorImages | None = None
         self.test_set: TensorImages | None = None
-
-    @property
-    def name(self) -> str:
-        return type(self).__name__
 
     @property
     def facts(self) -> dict[str, object]:

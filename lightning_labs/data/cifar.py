@@ -49,7 +49,7 @@ class CIFARData(ImageClassificationData):
         if variant not in VARIANTS:
             raise ValueError(f"Unknown CIFAR variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
         self.layout, self.num_classes = VARIANTS[variant]
-        self.variant = variant
+        self.variant = self.name = variant
         self.root = Path(root)
         self.folder = self.root / self.layout.base_folder
         self.download = download
@@ -60,10 +60,6 @@ class CIFARData(ImageClassificationData):
                 f"data.download=true to fetch it into {self.root} (needs network), or point "
                 f"data.root at the folder that holds {self.layout.base_folder}/."
             )
-
-    @property
-    def name(self) -> str:
-        return self.variant
 
     def prepare_data(self) -> None:
         if self.download and missing_files(self.root, self.layout):

@@ -36,6 +36,7 @@ class MNISTData(ImageClassificationData):
         download: fetch the full set through torchvision when it is not on disk (needs network).
     """
 
+    name = "mnist"
     input_shape = (1, 28, 28)
     num_classes = 10
 
@@ -70,8 +71,7 @@ class MNISTData(ImageClassificationData):
 
     def prepare_data(self) -> None:
         if self.download:
-            for train in (True, False):
-                MNIST(str(self.root), train=train, download=True)
+            MNIST(str(self.root), download=True)  # fetches both splits
 
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         try:

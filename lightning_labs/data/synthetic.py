@@ -23,6 +23,8 @@ class SyntheticData(ImageClassificationData):
         seed: seed of patterns and noise.
     """
 
+    name = "synthetic"
+
     def __init__(
         self,
         num_classes: int = 10,
