@@ -48,7 +48,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 def main(cfg: DictConfig) -> None:
     quiet_third_party()
     metrics = evaluate(cfg)
-    print_metrics(f"Test metrics of {cfg.ckpt_path}", metrics)
+    print_metrics("Test metrics", metrics)
+    log.info("Checkpoint: %s", cfg.ckpt_path)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from lightning_labs.checkpoint import load_checkpoint
 from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
 from lightning_labs.console import print_config_tree, print_metrics
 from lightning_labs.logs import get_logger, quiet_third_party
@@ -71,11 +72,14 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     started = time.perf_counter()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
+    weights_only = not cfg.get("trusted_checkpoint", False)
+    if cfg.get("ckpt_path"):  # a bad file fails now, with our message, not after set-up
+        load_checkpoint(cfg.ckpt_path, trusted=not weights_only)
     objects = build(cfg)
     trainer: L.Trainer = objects["trainer"]
     model, datamodule = objects["model"], objects["datamodule"]
 
-    weights_only = not cfg.get("trusted_checkpoint", False)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=weights_only)
     metrics = epoch_metrics(trainer)
 

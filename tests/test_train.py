@@ -175,6 +175,30 @@ def test_missing_dataset_folder_is_a_clear_error(make_cfg, tmp_path: Path) -> No
         train(make_cfg("data=cifar10", f"data.root={tmp_path / 'none'}"))
 
 
+def test_resuming_from_a_bad_checkpoint_fails_before_training(make_cfg, tmp_path: Path) -> None:
+    (tmp_path / "cut.ckpt").write_bytes(b"PK\x03\x04 cut off")
+    cfg = make_cfg(f"ckpt_path={tmp_path / 'cut.ckpt'}")
+    with pytest.raises(ValueError, match=r"cut\.ckpt: it is not a complete PyTorch file"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("precision", ["32-true", "16-mixed", "bf16-mixed"])
+def test_gpu_trainer_learns_with_each_precision(make_cfg, precision: str) -> None:
+    cfg = make_cfg(
+        "trainer=gpu",
+        f"trainer.precision={precision}",
+        "trainer.limit_train_batches=15",
+        "trainer.max_epochs=2",
+        "trainer.limit_test_batches=null",
+    )
+    metrics, objects = train(cfg)
+    assert objects["trainer"].strategy.root_device.type == "cuda"
+    assert metrics["test/acc"] > 0.6
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
 def test_gpu_trainer_without_a_gpu_says_what_to_use(make_cfg) -> None:
     with pytest.raises(RuntimeError, match="trainer=cpu"):
