@@ -26,7 +26,7 @@ def load_checkpoint(path: str | Path, trusted: bool = False) -> dict[str, Any]:
     except pickle.UnpicklingError as err:
         raise ValueError(
             f"{path} holds Python objects beyond tensors and plain values, so it was not loaded "
-            f"(weights_only=True). If you trust the file, pass trusted_checkpoint=true. ({err})"
+            f"(weights_only=True). If you trust the file, pass trust_checkpoint=true. ({err})"
         ) from None
     except Exception as err:
         raise ValueError(f"Could not read checkpoint {path}: {err}") from None

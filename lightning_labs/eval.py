@@ -26,7 +26,7 @@ log = get_logger(__name__)
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test metrics of ``cfg.ckpt_path`` on the test split; also written to ``eval.json``."""
     check_accelerator(cfg.trainer)
-    checkpoint = load_checkpoint(cfg.ckpt_path, trusted=cfg.trusted_checkpoint)
+    checkpoint = load_checkpoint(cfg.ckpt_path, trusted=cfg.trust_checkpoint)
     model = model_from_checkpoint(checkpoint)
     data_cfg = to_plain(cfg.get("data")) or (checkpoint.get("run_config") or {}).get("data")
     if not data_cfg:

@@ -73,7 +73,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
-    weights_only = not cfg.get("trusted_checkpoint", False)
+    weights_only = not cfg.get("trust_checkpoint", False)
     if cfg.get("ckpt_path"):  # a bad file fails now, with our message, not after set-up
         load_checkpoint(cfg.ckpt_path, trusted=not weights_only)
     objects = build(cfg)

@@ -146,7 +146,7 @@ def test_eval_reproduces_the_test_accuracy_of_a_saved_checkpoint(make_cfg, tmp_p
 def test_checkpoints_with_pickled_objects_are_refused_unless_trusted(tmp_path: Path) -> None:
     path = tmp_path / "odd.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {}, "extra": Path("x")}, path)
-    with pytest.raises(ValueError, match="trusted_checkpoint=true"):
+    with pytest.raises(ValueError, match="trust_checkpoint=true"):
         load_checkpoint(path)
     assert load_checkpoint(path, trusted=True)["extra"] == Path("x")
     (tmp_path / "broken.ckpt").write_bytes(b"\x00garbage")
