@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from lightning_labs.config import instantiate
+from lightning_labs.data import ClassificationData
 from lightning_labs.module import ClassifierModule
 
 
@@ -43,3 +45,21 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> ClassifierModule:
     model = ClassifierModule(**checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"])
     return model
+
+
+def data_from_checkpoint(
+    checkpoint: dict[str, Any], data_config: dict[str, Any] | None = None
+) -> ClassificationData:
+    """The DataModule a checkpoint was trained on (or ``data_config`` instead), with its class names.
+
+    Building it reads no file, so its evaluation transform and class names are at hand even
+    where the dataset itself is not.
+    """
+    config = data_config or (checkpoint.get("run_config") or {}).get("data")
+    if not config:
+        raise ValueError("The checkpoint does not record its data: pass data=<name> (and data.root=...)")
+    datamodule = instantiate(config)
+    state = checkpoint.get(type(datamodule).__qualname__)
+    if isinstance(state, dict):
+        datamodule.load_state_dict(state)
+    return datamodule

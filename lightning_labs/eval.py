@@ -13,7 +13,7 @@ import hydra
 from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import DictConfig
 
-from lightning_labs.checkpoint import load_checkpoint, model_from_checkpoint
+from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
 from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
 from lightning_labs.console import print_metrics
 from lightning_labs.logs import get_logger, quiet_third_party
@@ -28,10 +28,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     check_accelerator(cfg.trainer)
     checkpoint = load_checkpoint(cfg.ckpt_path, trusted=cfg.trust_checkpoint)
     model = model_from_checkpoint(checkpoint)
-    data_cfg = to_plain(cfg.get("data")) or (checkpoint.get("run_config") or {}).get("data")
-    if not data_cfg:
-        raise ValueError(f"{cfg.ckpt_path} does not record its data: pass data=<name> (and data.root=...)")
-    datamodule = instantiate(data_cfg)
+    datamodule = data_from_checkpoint(checkpoint, to_plain(cfg.get("data")))
     check_net_fits_data(model.net, datamodule.input_shape, datamodule.num_classes)
     progress = [RichProgressBar()] if cfg.trainer.get("enable_progress_bar", True) else []
     trainer = instantiate(cfg.trainer, logger=False, callbacks=progress)

@@ -40,7 +40,7 @@ def test_mnist_falls_back_to_the_bundled_real_sample(tmp_path: Path, caplog) -> 
 
 def test_missing_mnist_folder_says_where_it_looked_and_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as err:
-        MNISTData(root=str(tmp_path / "nowhere"))
+        MNISTData(root=str(tmp_path / "nowhere")).setup()
     message = str(err.value)
     assert str(tmp_path / "nowhere" / "MNIST" / "raw") in message
     assert "data.download=true" in message and "data.root" in message
@@ -90,7 +90,7 @@ def test_cifar_pixels_keep_the_channel_planes(tmp_path: Path) -> None:
 
 def test_missing_cifar_folder_says_where_it_looked_and_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as err:
-        CIFARData(root=str(tmp_path), variant="cifar10")
+        CIFARData(root=str(tmp_path), variant="cifar10").setup()
     message = str(err.value)
     assert str(tmp_path / "cifar-10-batches-py") in message and "data_batch_1" in message
     assert "data.download=true" in message and "data.root" in message

@@ -14,7 +14,7 @@ from hydra.errors import MissingConfigException
 from lightning.pytorch.callbacks import Callback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_labs.checkpoint import load_checkpoint
+from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint
 from lightning_labs.eval import evaluate
 from lightning_labs.train import train
 
@@ -126,7 +126,9 @@ def test_eval_reproduces_the_test_accuracy_of_a_saved_checkpoint(make_cfg, tmp_p
     cfg = make_cfg("trainer.limit_test_batches=null")
     metrics, _ = train(cfg)
     best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
-    assert load_checkpoint(best)["run_config"]["data"]["_target_"] == "lightning_labs.data.MNISTData"
+    checkpoint = load_checkpoint(best)
+    assert checkpoint["run_config"]["data"]["_target_"] == "lightning_labs.data.MNISTData"
+    assert data_from_checkpoint(checkpoint).class_names[3] == "3 - three"  # kept for predictions
 
     eval_cfg = make_cfg(
         f"ckpt_path={best}",

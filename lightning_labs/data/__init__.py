@@ -1,8 +1,10 @@
-"""LightningDataModules: each holds its dataset as tensors and serves augmented, normalised batches."""
+"""LightningDataModules: in-memory datasets (MNIST, CIFAR, synthetic) and image folders (ImageNet)."""
 
-from lightning_labs.data.base import ImageClassificationData
+from lightning_labs.data.base import ClassificationData
 from lightning_labs.data.cifar import CIFARData
+from lightning_labs.data.folder import FolderData
+from lightning_labs.data.in_memory import InMemoryImageData
 from lightning_labs.data.mnist import MNISTData
 from lightning_labs.data.synthetic import SyntheticData
 
-__all__ = ["CIFARData", "ImageClassificationData", "MNISTData", "SyntheticData"]
+__all__ = ["CIFARData", "ClassificationData", "FolderData", "InMemoryImageData", "MNISTData", "SyntheticData"]

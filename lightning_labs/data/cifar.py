@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from lightning_labs.data.base import ImageClassificationData
+from lightning_labs.data.in_memory import InMemoryImageData
 
 # torchvision's dataset classes name the folder, files and keys; they are also the downloaders.
 VARIANTS: dict[str, tuple[type[CIFAR10], int]] = {"cifar10": (CIFAR10, 10), "cifar100": (CIFAR100, 100)}
@@ -27,7 +27,7 @@ def _unpickle(path: Path) -> dict:
         return pickle.load(file, encoding="latin1")
 
 
-class CIFARData(ImageClassificationData):
+class CIFARData(InMemoryImageData):
     """32 x 32 colour images: ``variant=cifar10`` (10 classes) or ``cifar100`` (100 fine classes).
 
     The pickles are read here rather than through ``torchvision.datasets.CIFAR10``, which
@@ -48,15 +48,21 @@ class CIFARData(ImageClassificationData):
         super().__init__(**kwargs)
         if variant not in VARIANTS:
             raise ValueError(f"Unknown CIFAR variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
-        self.layout, self.num_classes = VARIANTS[variant]
+        self.layout, self._num_classes = VARIANTS[variant]
         self.variant = self.name = variant
         self.root = Path(root)
         self.folder = self.root / self.layout.base_folder
         self.download = download
+
+    @property
+    def num_classes(self) -> int:
+        return self._num_classes
+
+    def check_files(self) -> None:
         missing = missing_files(self.root, self.layout)
-        if missing and not download:
+        if missing:
             raise FileNotFoundError(
-                f"{variant} not found: {self.folder} lacks {', '.join(missing)}. Pass "
+                f"{self.variant} not found: {self.folder} lacks {', '.join(missing)}. Pass "
                 f"data.download=true to fetch it into {self.root} (needs network), or point "
                 f"data.root at the folder that holds {self.layout.base_folder}/."
             )

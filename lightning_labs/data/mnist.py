@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torchvision.datasets import MNIST
 
-from lightning_labs.data.base import ImageClassificationData
+from lightning_labs.data.in_memory import InMemoryImageData
 from lightning_labs.logs import get_logger
 
 log = get_logger(__name__)
@@ -26,7 +26,7 @@ def holds_mnist(root: Path) -> bool:
     return all((root / "MNIST" / "raw" / name).is_file() for name in RAW_FILES)
 
 
-class MNISTData(ImageClassificationData):
+class MNISTData(InMemoryImageData):
     """Handwritten digits, 1 x 28 x 28, 10 classes.
 
     Args:
@@ -52,13 +52,6 @@ class MNISTData(ImageClassificationData):
         if root is not None:
             self.root = Path(root)
             self.source = f"MNIST at {self.root}"
-            if not download and not holds_mnist(self.root):
-                raise FileNotFoundError(
-                    f"No MNIST found at data.root={root}: looked for "
-                    f"{self.root / 'MNIST' / 'raw'}/{{{','.join(RAW_FILES)}}}. Pass "
-                    "data.download=true to fetch it there, point data.root at the folder that "
-                    "holds MNIST/raw, or drop data.root to use the bundled sample."
-                )
         elif holds_mnist(Path(data_dir)) or download:
             self.root = Path(data_dir)
             self.source = f"MNIST at {self.root}"
@@ -67,6 +60,15 @@ class MNISTData(ImageClassificationData):
             self.source = (
                 f"the bundled MNIST sample (no MNIST in {data_dir}; data.download=true fetches "
                 "the full 60k/10k set)"
+            )
+
+    def check_files(self) -> None:
+        if not holds_mnist(self.root):
+            raise FileNotFoundError(
+                f"No MNIST found at data.root={self.root}: looked for "
+                f"{self.root / 'MNIST' / 'raw'}/{{{','.join(RAW_FILES)}}}. Pass "
+                "data.download=true to fetch it there, point data.root at the folder that "
+                "holds MNIST/raw, or drop data.root to use the bundled sample."
             )
 
     def prepare_data(self) -> None:

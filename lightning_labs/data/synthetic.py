@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import torch
 
-from lightning_labs.data.base import ImageClassificationData
+from lightning_labs.data.in_memory import InMemoryImageData
 
 
-class SyntheticData(ImageClassificationData):
+class SyntheticData(InMemoryImageData):
     """Each class is a fixed random pattern; an image is its class pattern plus noise.
 
     The data is learnable (a working model beats chance within a few steps) yet costs no disk,
@@ -41,12 +41,16 @@ class SyntheticData(ImageClassificationData):
         super().__init__(**kwargs)
         if len(input_shape) != 3:
             raise ValueError(f"data.input_shape must be [channels, height, width], got {list(input_shape)}")
-        self.num_classes = num_classes
+        self._num_classes = num_classes
         self.input_shape = tuple(int(d) for d in input_shape)
         self.sizes = {True: train_size, False: test_size}
         self.noise = noise
         self.seed = seed
         self.class_names = [f"class_{i}" for i in range(num_classes)]
+
+    @property
+    def num_classes(self) -> int:
+        return self._num_classes
 
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         patterns = torch.rand(

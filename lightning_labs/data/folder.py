@@ -1,0 +1,149 @@
+"""Image folders (ImageNet and any ``root/<split>/<class>/<image>`` tree), decoded per image in workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import IMG_EXTENSIONS
+from torchvision.transforms import v2
+
+from lightning_labs.data.base import ClassificationData
+from lightning_labs.logs import get_logger
+
+log = get_logger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def class_folders(split: Path) -> list[str]:
+    """Sorted class names of a split folder: its sub-folders, as ImageFolder numbers them."""
+    return sorted(entry.name for entry in split.iterdir() if entry.is_dir())
+
+
+class FolderData(ClassificationData):
+    """``root/train/<class>/*`` and ``root/val/<class>/*`` with the standard ImageNet recipe.
+
+    Training images get RandomResizedCrop to ``image_size`` and a horizontal flip (plus
+    optional colour jitter and rotation); evaluation images are resized to ``resize_size`` and
+    centre-cropped to ``image_size``. Class names are the folder names; the test split is
+    ``test_dir`` when given, else the validation folder.
+
+    Args:
+        root: folder holding the split folders.
+        name: what the logs and metrics call this dataset.
+        train_dir, val_dir, test_dir: split folder names under ``root``.
+        image_size: side of the square crop the network sees.
+        resize_size: side the shorter edge is resized to before the evaluation centre crop.
+        scale_min: smallest area fraction RandomResizedCrop may keep.
+        hflip: random horizontal flip for training.
+        color_jitter: brightness/contrast/saturation jitter strength (0: off).
+        rotation: random rotation range in degrees (0: off).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        name: str = "folder",
+        train_dir: str = "train",
+        val_dir: str = "val",
+        test_dir: str | None = None,
+        image_size: int = 224,
+        resize_size: int = 256,
+        scale_min: float = 0.08,
+        hflip: bool = True,
+        color_jitter: float = 0.0,
+        rotation: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("mean", IMAGENET_MEAN)
+        kwargs.setdefault("std", IMAGENET_STD)
+        super().__init__(**kwargs)
+        if resize_size < image_size:
+            raise ValueError(
+                f"data.resize_size ({resize_size}) must be at least data.image_size ({image_size})"
+            )
+        self.root = Path(root)
+        self.name = name
+        self.splits = {"train": train_dir, "val": val_dir, "test": test_dir or val_dir}
+        self.input_shape = (3, image_size, image_size)
+        normalize = [
+            v2.PILToTensor(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(self.mean, self.std),
+        ]
+        augment: list[Any] = [v2.RandomResizedCrop(image_size, scale=(scale_min, 1.0), antialias=True)]
+        augment += [v2.RandomHorizontalFlip()] if hflip else []
+        augment += [v2.ColorJitter(color_jitter, color_jitter, color_jitter)] if color_jitter else []
+        augment += [v2.RandomRotation(rotation)] if rotation else []
+        self.train_transform = v2.Compose(augment + normalize)
+        self.test_transform = v2.Compose(
+            [v2.Resize(resize_size, antialias=True), v2.CenterCrop(image_size), *normalize]
+        )
+        self.datasets: dict[str, ImageFolder] = {}
+
+    def split_folder(self, split: str) -> Path:
+        """The folder of ``split``, checked to hold class sub-folders."""
+        folder = self.root / self.splits[split]
+        splits = f"{{{self.splits['train']},{self.splits['val']}}}"
+        layout = f"data={self.name} expects {self.root}/{splits}/<class>/<image>"
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"No {split} folder at {folder}: {layout}. Point data.root at the dataset."
+            )
+        if not class_folders(folder):
+            raise FileNotFoundError(f"{folder} has no class sub-folders: {layout}.")
+        return folder
+
+    @property
+    def num_classes(self) -> int:
+        if not self.class_names:
+            self.class_names = class_folders(self.split_folder("train"))
+        return len(self.class_names)
+
+    def _dataset(self, split: str, transform: v2.Compose) -> ImageFolder:
+        folder = self.split_folder(split)
+        try:
+            dataset = ImageFolder(str(folder), transform=transform)
+        except FileNotFoundError as err:  # a class folder without a single image
+            raise FileNotFoundError(
+                f"{folder}: {err}. Each class folder needs images ({', '.join(IMG_EXTENSIONS)})."
+            ) from None
+        expected = class_folders(self.split_folder("train"))
+        if dataset.classes != expected:
+            odd = sorted(set(dataset.classes) ^ set(expected))
+            raise ValueError(f"The class folders of {folder} differ from the training folder's: {odd}")
+        return dataset
+
+    def setup(self, stage: str | None = None) -> None:
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+        for split in wanted.get(stage, ("train", "val", "test")) if stage else ("train", "val", "test"):
+            if split not in self.datasets:
+                transform = self.train_transform if split == "train" else self.test_transform
+                self.datasets[split] = self._dataset(split, transform)
+                log.info(
+                    "%s: %d %s images in %d classes",
+                    self.name,
+                    len(self.datasets[split]),
+                    split,
+                    self.num_classes,
+                )
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        return self._loader(self.datasets.get("train"), train=True)
+
+    def val_dataloader(self) -> torch.utils.data.DataLoader:
+        return self._loader(self.datasets.get("val"), train=False)
+
+    def test_dataloader(self) -> torch.utils.data.DataLoader:
+        return self._loader(self.datasets.get("test"), train=False)
+
+    def predict_dataloader(self) -> torch.utils.data.DataLoader:
+        return self.test_dataloader()
+
+    def eval_transform(self, image: Image.Image) -> torch.Tensor:
+        return self.test_transform(image.convert("RGB"))
