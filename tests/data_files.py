@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import pickle
 import struct
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from lightning_labs.data.mnist import BUNDLED_SAMPLE
 
@@ -100,3 +102,67 @@ def write_cifar100(root: Path, n_train: int = 300, n_test: int = 100, seed: int 
             },
         )
     return root
+
+
+# The first ten ImageNet-1k class folders (WordNet ids), in the dataset's own sorted order.
+IMAGENET_WNIDS = [
+    "n01440764",  # tench
+    "n01443537",  # goldfish
+    "n01484850",  # great white shark
+    "n01491361",  # tiger shark
+    "n01494475",  # hammerhead
+    "n01496331",  # electric ray
+    "n01498041",  # stingray
+    "n01514668",  # cock
+    "n01514859",  # hen
+    "n01518878",  # ostrich
+]
+
+
+def imagenet_wnids(count: int) -> list[str]:
+    """``count`` ImageNet-style class folder names (real wnids first, then made-up ones), sorted."""
+    made_up = [f"n{2000000 + 7919 * i:08d}" for i in range(max(0, count - len(IMAGENET_WNIDS)))]
+    return sorted((IMAGENET_WNIDS + made_up)[:count])
+
+
+def _folder_image(
+    rng: np.random.Generator, label: int, num_classes: int, width: int, height: int
+) -> Image.Image:
+    """One class's picture: its own colour and coarse 4x4 pattern, plus per-image noise."""
+    palette = np.random.default_rng(4321)
+    colours = palette.uniform(40, 215, size=(num_classes, 3))
+    patterns = palette.choice([-45.0, 45.0], size=(num_classes, 4, 4))
+    grid = np.kron(patterns[label], np.ones((-(-height // 4), -(-width // 4))))[:height, :width]
+    pixels = colours[label][None, None, :] + grid[:, :, None] + rng.normal(0, 20, size=(height, width, 3))
+    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+
+
+def write_image_folder(
+    root: Path,
+    classes: int | Sequence[str],
+    per_class: int | Mapping[str, int],
+    size: int | tuple[int, int],
+    splits: Sequence[str] = ("train", "val"),
+    seed: int = 0,
+) -> list[str]:
+    """``root/<split>/<class>/*.JPEG``, ImageNet's layout, in real JPEG files; returns the class names.
+
+    Args:
+        classes: a number of classes (named like ImageNet's wnids, ``n01440764``...) or the names.
+        per_class: images per class in every split, or a number per split name.
+        size: image side, or (width, height); every other image is turned on its side, so a
+            split mixes landscape and portrait pictures as ImageNet does.
+    """
+    names = imagenet_wnids(classes) if isinstance(classes, int) else list(classes)
+    width, height = (size, size) if isinstance(size, int) else size
+    rng = np.random.default_rng(seed)
+    for split in splits:
+        count = per_class if isinstance(per_class, int) else per_class[split]
+        for label, name in enumerate(sorted(names)):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                w, h = (width, height) if i % 2 == 0 else (height, width)
+                image = _folder_image(rng, label, len(names), w, h)
+                image.save(folder / f"{name}_{split}_{i:04d}.JPEG", format="JPEG", quality=90)
+    return names

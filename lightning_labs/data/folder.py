@@ -25,6 +25,15 @@ def class_folders(split: Path) -> list[str]:
     return sorted(entry.name for entry in split.iterdir() if entry.is_dir())
 
 
+def load_rgb(path: str) -> Image.Image:
+    """ImageFolder's loader, naming the file when it cannot be decoded (a truncated download)."""
+    try:
+        with open(path, "rb") as file:
+            return Image.open(file).convert("RGB")
+    except OSError as err:  # PIL's UnidentifiedImageError and "image file is truncated" included
+        raise OSError(f"Could not read the image {path}: {err}") from None
+
+
 class FolderData(ClassificationData):
     """``root/train/<class>/*`` and ``root/val/<class>/*`` with the standard ImageNet recipe.
 
@@ -67,7 +76,7 @@ class FolderData(ClassificationData):
             raise ValueError(
                 f"data.resize_size ({resize_size}) must be at least data.image_size ({image_size})"
             )
-        self.root = Path(root)
+        self.root = Path(root).expanduser()
         self.name = name
         self.splits = {"train": train_dir, "val": val_dir, "test": test_dir or val_dir}
         self.input_shape = (3, image_size, image_size)
@@ -85,12 +94,17 @@ class FolderData(ClassificationData):
             [v2.Resize(resize_size, antialias=True), v2.CenterCrop(image_size), *normalize]
         )
         self.datasets: dict[str, ImageFolder] = {}
+        self.classes_from = ""  # where class_names came from, for the error messages
 
     def split_folder(self, split: str) -> Path:
         """The folder of ``split``, checked to hold class sub-folders."""
         folder = self.root / self.splits[split]
-        splits = f"{{{self.splits['train']},{self.splits['val']}}}"
-        layout = f"data={self.name} expects {self.root}/{splits}/<class>/<image>"
+        names = dict.fromkeys(self.splits.values())  # train, val (and test) folder names, in order
+        layout = f"data={self.name} expects {self.root}/{{{','.join(names)}}}/<class>/<image>"
+        if not self.root.is_dir():
+            raise FileNotFoundError(
+                f"data.root={self.root} does not exist: {layout}. Point data.root at the dataset."
+            )
         if not folder.is_dir():
             raise FileNotFoundError(
                 f"No {split} folder at {folder}: {layout}. Point data.root at the dataset."
@@ -99,24 +113,46 @@ class FolderData(ClassificationData):
             raise FileNotFoundError(f"{folder} has no class sub-folders: {layout}.")
         return folder
 
-    @property
-    def num_classes(self) -> int:
+    def training_classes(self) -> list[str]:
+        """The class names: the train folder's class folders, unless known (from a checkpoint)."""
         if not self.class_names:
             self.class_names = class_folders(self.split_folder("train"))
-        return len(self.class_names)
+            self.classes_from = f"the class folders of {self.root / self.splits['train']}"
+        return self.class_names
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.training_classes())
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        if state_dict.get("class_names"):
+            self.classes_from = "the class names saved in the checkpoint"
 
     def _dataset(self, split: str, transform: v2.Compose) -> ImageFolder:
         folder = self.split_folder(split)
-        try:
-            dataset = ImageFolder(str(folder), transform=transform)
-        except FileNotFoundError as err:  # a class folder without a single image
+        # Labels are indices into the training classes (the train folder's, or a checkpoint's, so
+        # that a model is evaluated without its training images): every split must hold the same
+        # class folders. Checked before the scan of the files, which takes long on ImageNet.
+        expected = self.training_classes()
+        found = class_folders(folder)
+        if found != expected:
+            missing = sorted(set(expected) - set(found))
+            extra = sorted(set(found) - set(expected))
+            raise ValueError(
+                f"The class folders of {folder} differ from the {len(expected)} training classes "
+                f"({self.classes_from}): missing {missing or 'none'}, not in training "
+                f"{extra or 'none'}. Every split needs the same class folders."
+            )
+        dataset = ImageFolder(str(folder), transform=transform, loader=load_rgb, allow_empty=True)
+        empty = sorted(set(range(len(found))) - set(dataset.targets))
+        if empty:
+            paths = ", ".join(str(folder / found[i]) for i in empty[:5])
+            more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
             raise FileNotFoundError(
-                f"{folder}: {err}. Each class folder needs images ({', '.join(IMG_EXTENSIONS)})."
-            ) from None
-        expected = class_folders(self.split_folder("train"))
-        if dataset.classes != expected:
-            odd = sorted(set(dataset.classes) ^ set(expected))
-            raise ValueError(f"The class folders of {folder} differ from the training folder's: {odd}")
+                f"No images in {paths}{more}: each class folder needs image files "
+                f"({', '.join(IMG_EXTENSIONS)})."
+            )
         return dataset
 
     def setup(self, stage: str | None = None) -> None:
