@@ -1,0 +1,134 @@
+"""``python -m lightning_labs.predict ckpt_path=... image=PATH``: classify image files with a checkpoint.
+
+python -m lightning_labs.predict ckpt_path=outputs/train/<date>/<time>/checkpoints/best.ckpt image=digit.png
+python -m lightning_labs.predict ckpt_path=... image=my_photos/ topk=3
+
+Each image is prepared exactly as at evaluation (the data's ``eval_transform``: colour mode,
+size, normalisation, rebuilt from the checkpoint), and the top-k classes with their softmax
+probabilities are printed and written to ``predictions.json`` in the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+import rich
+import rich.markup
+import rich.table
+import torch
+from omegaconf import DictConfig
+from PIL import Image
+
+from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
+from lightning_labs.config import CONFIG_DIR, to_plain
+from lightning_labs.data import ClassificationData
+from lightning_labs.logs import get_logger, quiet_third_party
+from lightning_labs.models import check_net_fits_data
+
+log = get_logger(__name__)
+
+
+def image_files(path: Path) -> list[Path]:
+    """``path`` itself, or the image files in the folder ``path`` (by extension), sorted."""
+    if path.is_dir():
+        extensions = {ext.lower() for ext in Image.registered_extensions()}
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions)
+        if not files:
+            raise FileNotFoundError(f"No image files in the folder {path} (image=...)")
+        return files
+    if not path.is_file():
+        raise FileNotFoundError(f"No image file or folder at {path}: check image=...")
+    return [path]
+
+
+def read_image(path: Path, datamodule: ClassificationData) -> torch.Tensor:
+    """The picture in ``path`` as the network sees it at evaluation."""
+    unreadable = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+    try:
+        image = Image.open(path)
+    except unreadable as err:
+        raise ValueError(f"Could not read {path} as an image: {err}") from None
+    with image:
+        try:
+            image.load()  # decode now, so that a truncated file fails here, with its name
+        except unreadable as err:
+            raise ValueError(f"Could not read {path} as an image: {err}") from None
+        return datamodule.eval_transform(image)
+
+
+def class_names(datamodule: ClassificationData, num_classes: int) -> list[str]:
+    names = list(datamodule.class_names)
+    if len(names) != num_classes:  # not recorded: class indices stand in
+        return [str(i) for i in range(num_classes)]
+    return names
+
+
+def predict(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Top-k classes of each image in ``cfg.image``; also written to ``predictions.json``."""
+    topk = int(cfg.topk)
+    if topk < 1:
+        raise ValueError(f"topk must be at least 1, got {topk}")
+    batch_size = int(cfg.get("batch_size") or 64)
+    files = image_files(Path(cfg.image))  # a wrong path fails before the checkpoint is read
+    checkpoint = load_checkpoint(cfg.ckpt_path, trusted=cfg.trust_checkpoint)
+    model = model_from_checkpoint(checkpoint)
+    datamodule = data_from_checkpoint(checkpoint, to_plain(cfg.get("data")))
+    num_classes = int(model.hparams["num_classes"])
+    check_net_fits_data(model.net, datamodule.input_shape, num_classes)
+    names = class_names(datamodule, num_classes)
+    k = min(topk, num_classes)
+    if k < topk:
+        log.info("topk=%d, but the model knows %d classes: showing %d", topk, num_classes, k)
+
+    net = model.net.cpu().eval()
+    predictions = []
+    for start in range(0, len(files), batch_size):
+        chunk = files[start : start + batch_size]
+        images = torch.stack([read_image(path, datamodule) for path in chunk])
+        with torch.inference_mode():
+            probabilities = net(images).float().softmax(dim=1)
+        top = probabilities.topk(k, dim=1)
+        for path, values, indices in zip(chunk, top.values.tolist(), top.indices.tolist(), strict=True):
+            predictions.append(
+                {
+                    "image": str(path),
+                    "top": [
+                        {"class": names[i], "index": i, "probability": p}
+                        for p, i in zip(values, indices, strict=True)
+                    ],
+                }
+            )
+
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"checkpoint": str(cfg.ckpt_path), "topk": k, "predictions": predictions}
+    (output_dir / "predictions.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("Predictions for %d image(s) written to %s", len(predictions), output_dir / "predictions.json")
+    return predictions
+
+
+def print_predictions(predictions: list[dict[str, Any]]) -> None:
+    """One table per image: rank, class and probability."""
+    for prediction in predictions:
+        rich.print(f"[bold]{rich.markup.escape(prediction['image'])}[/bold]")
+        table = rich.table.Table()
+        table.add_column("#", justify="right", style="dim")
+        table.add_column("class", style="cyan")
+        table.add_column("probability", justify="right")
+        for rank, entry in enumerate(prediction["top"], start=1):
+            table.add_row(str(rank), rich.markup.escape(entry["class"]), f"{entry['probability']:.4f}")
+        rich.print(table)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+def main(cfg: DictConfig) -> None:
+    quiet_third_party()
+    predictions = predict(cfg)
+    print_predictions(predictions)
+
+
+if __name__ == "__main__":
+    main()
