@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from lightning_labs.config import instantiate
 from lightning_labs.data import ClassificationData
 from lightning_labs.module import ClassifierModule
+from lightning_labs.safe_load import torch_load
 
 
 def load_checkpoint(path: str | Path, trusted: bool = False) -> dict[str, Any]:
-    """Load a checkpoint onto the CPU; only tensors and plain values unless ``trusted``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint file at {path}: check ckpt_path.")
-    if not zipfile.is_zipfile(path):  # torch.save writes zip archives; a cut-off one has no index
-        raise ValueError(
-            f"Could not read checkpoint {path}: it is not a complete PyTorch file (truncated or corrupt?)."
-        )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=not trusted)
-    except pickle.UnpicklingError as err:
-        raise ValueError(
-            f"{path} holds Python objects beyond tensors and plain values, so it was not loaded "
-            f"(weights_only=True). If you trust the file, pass trust_checkpoint=true. ({err})"
-        ) from None
-    except Exception as err:
-        raise ValueError(f"Could not read checkpoint {path}: {err}") from None
-    missing = {"state_dict", "hyper_parameters"} - set(checkpoint)
+    """A lightning_labs training checkpoint, loaded safely (see :func:`torch_load`)."""
+    checkpoint = torch_load(path, trusted)
+    missing = {"state_dict", "hyper_parameters"} - set(checkpoint if isinstance(checkpoint, dict) else ())
     if missing:
         raise ValueError(
             f"{path} is not a lightning_labs training checkpoint: it lacks {', '.join(sorted(missing))}."
@@ -42,7 +24,8 @@ def load_checkpoint(path: str | Path, trusted: bool = False) -> dict[str, Any]:
 
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> ClassifierModule:
     """The ClassifierModule with the checkpoint's network config and weights."""
-    model = ClassifierModule(**checkpoint["hyper_parameters"])
+    # The checkpoint holds all weights: the pretrained file it started from is not needed again.
+    model = ClassifierModule(**{**checkpoint["hyper_parameters"], "weights": None})
     model.load_state_dict(checkpoint["state_dict"])
     return model
 

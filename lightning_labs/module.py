@@ -12,7 +12,11 @@ from torch import nn
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_labs.models import build_net, check_net_fits_data
+from lightning_labs.logs import get_logger
+from lightning_labs.models import build_net, check_net_fits_data, count_parameters
+from lightning_labs.models import freeze as freeze_layers
+
+log = get_logger(__name__)
 
 # Scheduler arguments that mean "the length of training"; left null in a config, they are filled
 # with the run's number of optimizer steps (interval: step) or epochs (interval: epoch).
@@ -44,6 +48,10 @@ class ClassifierModule(L.LightningModule):
         scheduler: partial config of a learning-rate scheduler plus ``interval`` (``step`` or
             ``epoch``), or null for a constant learning rate.
         label_smoothing: label smoothing of the cross-entropy loss.
+        edits: model surgery applied to the network (see ``models.surgery``).
+        weights: pretrained weights: a file, or a torchvision weights name (``DEFAULT``).
+        strict: whether every tensor of ``weights`` must fit the network.
+        freeze: layer names or globs whose parameters do not train (see ``models.freeze``).
     """
 
     def __init__(
@@ -54,11 +62,22 @@ class ClassifierModule(L.LightningModule):
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any] | None = None,
         label_smoothing: float = 0.0,
+        edits: Sequence[Mapping[str, Any]] = (),
+        weights: str | None = None,
+        strict: bool = True,
+        freeze: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = build_net(net)
+        self.net = build_net(net, edits, weights, strict)
         check_net_fits_data(self.net, input_shape, num_classes)
+        self.frozen_norms = freeze_layers(self.net, freeze)
+        self.train(self.training)  # frozen normalisation layers go to eval mode now
+        if freeze:
+            trainable, frozen = count_parameters(self.net)
+            log.info(
+                "Frozen %s: %s parameters train, %s are frozen", list(freeze), f"{trainable:,}", f"{frozen:,}"
+            )
         self.example_input_array = torch.zeros(1, *input_shape)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.train_metrics = _metrics(num_classes, "train")
@@ -72,6 +91,23 @@ class ClassifierModule(L.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def train(self, mode: bool = True) -> ClassifierModule:
+        # Frozen normalisation layers keep their running statistics: they stay in eval mode
+        # whenever Lightning switches the model to training.
+        super().train(mode)
+        for norm in self.frozen_norms:
+            norm.eval()
+        return self
+
+    def unfreeze(self) -> list[torch.nn.Parameter]:
+        """Make every frozen parameter trainable again; returns those that were frozen."""
+        thawed = [p for p in self.parameters() if not p.requires_grad]
+        for param in thawed:
+            param.requires_grad_(True)
+        self.frozen_norms = []
+        self.train(self.training)
+        return thawed
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
         images, labels = batch

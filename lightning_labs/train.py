@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from lightning_labs.callbacks import UnfreezeAtEpoch
 from lightning_labs.checkpoint import load_checkpoint
 from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
 from lightning_labs.console import print_config_tree, print_metrics
@@ -41,14 +42,28 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in (group or {}).values() if entry]
 
 
+def model_arguments(model: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    """The ClassifierModule arguments of a ``model`` config, completed with the data's facts."""
+    edits = [
+        {**e, "with": complete_net_config(e["with"], facts)} if "with" in e else e
+        for e in model.get("edits") or []
+    ]
+    return {
+        "net": complete_net_config(model["net"], facts),
+        "edits": edits,
+        "weights": model.get("weights"),
+        "strict": model.get("strict", True),
+        "freeze": list(model.get("freeze") or []),
+    }
+
+
 def build(cfg: DictConfig) -> dict[str, Any]:
     """Data, model, callbacks, loggers and trainer for a run, checked against each other."""
     check_accelerator(cfg.trainer)
     datamodule = instantiate(cfg.data, _convert_="all")
-    net = complete_net_config(to_plain(cfg.model.net), datamodule.facts)
     model = instantiate(
         cfg.module,
-        net=net,
+        **model_arguments(to_plain(cfg.model), datamodule.facts),
         num_classes=datamodule.num_classes,
         input_shape=list(datamodule.input_shape),
         optimizer=to_plain(cfg.optimizer),
@@ -58,6 +73,10 @@ def build(cfg: DictConfig) -> dict[str, Any]:
     )
     model.run_config = to_plain(cfg)
     callbacks = instantiate_all(cfg.get("callbacks"))
+    if cfg.model.get("unfreeze_at_epoch") is not None:
+        callbacks.append(
+            UnfreezeAtEpoch(cfg.model.unfreeze_at_epoch, cfg.model.get("unfreeze_lr_factor", 0.1))
+        )
     loggers = instantiate_all(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return {"datamodule": datamodule, "model": model, "trainer": trainer}

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from data_files import write_cifar10, write_cifar100, write_mnist
+from data_files import write_cifar10, write_cifar100, write_image_folder, write_mnist
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -18,11 +18,13 @@ quiet_third_party()
 
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One folder holding MNIST (real digits, IDX), CIFAR-10 and CIFAR-100 (pickles)."""
+    """One folder holding MNIST (real digits, IDX), CIFAR-10 and CIFAR-100 (pickles), and
+    ``imagenet/{train,val}/<wnid>/*.JPEG`` (6 classes of 16 + 6 small JPEGs, for ``data=imagenet``)."""
     root = tmp_path_factory.mktemp("data")
     write_mnist(root, n_train=1200, n_test=300)
     write_cifar10(root)
     write_cifar100(root)
+    write_image_folder(root / "imagenet", classes=6, per_class={"train": 16, "val": 6}, size=(40, 32))
     return root
 
 
@@ -36,7 +38,7 @@ FAST = [
     "trainer.log_every_n_steps=1",
     "trainer.enable_progress_bar=false",
     "callbacks.rich_progress_bar=null",
-    "callbacks.rich_model_summary=null",
+    "callbacks.model_facts=null",
 ]
 
 

@@ -10,25 +10,29 @@ import hydra
 import torch
 from torch import nn
 
+from lightning_labs.models.surgery import apply_edits
+from lightning_labs.models.weights import load_weights
+
 DATA_FACTS = ("in_channels", "num_classes", "image_size")
 
 
 def complete_net_config(net: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, Any]:
     """Fill ``in_channels``, ``num_classes`` and ``image_size`` from the data.
 
-    A value is filled only where the network's constructor names the parameter and the config
-    leaves it unset (missing or null), so configs never repeat what the data already knows and a
-    user's own network receives only the arguments it declares.
+    A value is filled only where the constructor names the parameter and the config leaves it
+    unset (missing or null), so configs never repeat what the data already knows and a user's
+    own network receives only the arguments it declares. Blocks inserted by model surgery get
+    the same treatment (a new head's ``num_classes``, for instance).
     """
     config = dict(net)
     target = config.get("_target_")
     if not target:
-        raise ValueError("model.net needs a _target_ naming the network class, e.g. my_pkg.MyNet")
+        raise ValueError("A network or block config needs a _target_ naming its class, e.g. my_pkg.MyNet")
     try:
         builder = hydra.utils.get_object(target)
     except Exception as err:
         raise ValueError(
-            f"model.net._target_={target!r} cannot be imported ({err}). Check the spelling and "
+            f"_target_={target!r} cannot be imported ({err}). Check the spelling and "
             "that its package is installed or on PYTHONPATH."
         ) from None
     params = inspect.signature(builder).parameters
@@ -38,8 +42,17 @@ def complete_net_config(net: Mapping[str, Any], facts: Mapping[str, Any]) -> dic
     return config
 
 
-def build_net(config: Mapping[str, Any]) -> nn.Module:
-    """Instantiate the network described by a plain ``_target_`` config."""
+def build_net(
+    config: Mapping[str, Any],
+    edits: Sequence[Mapping[str, Any]] = (),
+    weights: str | None = None,
+    strict: bool = True,
+) -> nn.Module:
+    """The network of a model config: built from ``_target_``, edited, then given its weights.
+
+    Weights load after the edits, so a checkpoint saved from an edited network loads whole, and
+    weights of the unedited network (torchvision's, say) fill every layer the edits kept.
+    """
     try:
         net = hydra.utils.instantiate(dict(config), _convert_="all")
     except Exception as err:
@@ -47,6 +60,9 @@ def build_net(config: Mapping[str, Any]) -> nn.Module:
         raise ValueError(f"Could not build the network {config.get('_target_')}: {cause}") from err
     if not isinstance(net, nn.Module):
         raise TypeError(f"model.net._target_ must build an nn.Module, got {type(net).__name__}")
+    apply_edits(net, edits)
+    if weights:
+        load_weights(net, weights, config, strict)
     return net
 
 

@@ -1,0 +1,6 @@
+"""Lightning callbacks of the package."""
+
+from lightning_labs.callbacks.model_facts import ModelFactsSummary
+from lightning_labs.callbacks.unfreeze import UnfreezeAtEpoch
+
+__all__ = ["ModelFactsSummary", "UnfreezeAtEpoch"]
