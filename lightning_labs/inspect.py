@@ -16,24 +16,14 @@ import hydra
 import rich
 from omegaconf import DictConfig
 
-from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
+from lightning_labs.assembly import data_facts, model_arguments
+from lightning_labs.config import CONFIG_DIR, to_plain
 from lightning_labs.console import diff_table, facts_summary, facts_table
 from lightning_labs.logs import get_logger, quiet_third_party
 from lightning_labs.models import build_net, check_net_fits_data, freeze
 from lightning_labs.models.facts import ModelDiff, ModelFacts, diff_models, model_facts
-from lightning_labs.train import model_arguments
 
 log = get_logger(__name__)
-
-
-def data_facts(cfg: DictConfig) -> dict[str, Any]:
-    """The data's facts; ``input_shape`` / ``num_classes`` from the command line take precedence."""
-    shape, classes = cfg.get("input_shape"), cfg.get("num_classes")
-    if not (shape and classes):
-        datamodule = instantiate(cfg.data)  # reads no file, except a folder dataset's class list
-        shape = shape or datamodule.input_shape
-        classes = classes or datamodule.num_classes
-    return {"in_channels": shape[0], "num_classes": classes, "image_size": list(shape[1:])}
 
 
 def describe(model_cfg: dict[str, Any], facts: dict[str, Any], depth: int) -> ModelFacts:

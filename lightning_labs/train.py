@@ -18,12 +18,12 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from lightning_labs.assembly import model_arguments
 from lightning_labs.callbacks import UnfreezeAtEpoch
 from lightning_labs.checkpoint import load_checkpoint
 from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
 from lightning_labs.console import print_config_tree, print_metrics
 from lightning_labs.logs import get_logger, quiet_third_party
-from lightning_labs.models import complete_net_config
 
 log = get_logger(__name__)
 
@@ -40,21 +40,6 @@ def check_accelerator(trainer_cfg: DictConfig) -> None:
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Build each named entry of a dict group (callbacks, logger); null entries are switched off."""
     return [instantiate(entry) for entry in (group or {}).values() if entry]
-
-
-def model_arguments(model: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
-    """The ClassifierModule arguments of a ``model`` config, completed with the data's facts."""
-    edits = [
-        {**e, "with": complete_net_config(e["with"], facts)} if "with" in e else e
-        for e in model.get("edits") or []
-    ]
-    return {
-        "net": complete_net_config(model["net"], facts),
-        "edits": edits,
-        "weights": model.get("weights"),
-        "strict": model.get("strict", True),
-        "freeze": list(model.get("freeze") or []),
-    }
 
 
 def build(cfg: DictConfig) -> dict[str, Any]:

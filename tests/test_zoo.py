@@ -11,12 +11,13 @@ from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
+from lightning_labs.assembly import model_arguments
 from lightning_labs.config import CONFIG_DIR, to_plain
 from lightning_labs.inspect import inspect_models
 from lightning_labs.models import build_net, freeze, torchvision_net
 from lightning_labs.models.facts import model_facts
 from lightning_labs.models.surgery import apply_edits
-from lightning_labs.train import model_arguments, train
+from lightning_labs.train import train
 
 RESNET18 = {"_target_": "lightning_labs.models.torchvision_net", "arch": "resnet18"}
 FINETUNE = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]
