@@ -1,18 +1,26 @@
 """Datasets small enough to hold in memory (MNIST, CIFAR), as uint8 tensors batched without per-image Python.
 
-The lab datasets fit in memory many times over. Files are parsed once; after that a batch is one
-tensor index, and augmentation plus normalisation run per batch on the training device
-(``on_after_batch_transfer``), which lets a small model train at the speed of the model rather
-than of the data loader.
+The lab datasets fit in memory many times over. Files are parsed once, then one of two pipelines
+makes the batches (``data.pipeline``):
+
+* ``batched`` (the default): a batch is one tensor index, and augmentation plus normalisation run
+  per batch on the training device (``on_after_batch_transfer``), which lets a small model train
+  at the speed of the model rather than of the data loader.
+* ``per_sample``: torchvision.transforms.v2 transforms run image by image in the DataLoader
+  workers, as in the classic labs; ``data.train_transforms`` / ``data.test_transforms`` swap in
+  any of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from lightning_labs.data.augment import normalize, random_crop, random_hflip
@@ -20,6 +28,8 @@ from lightning_labs.data.base import ClassificationData
 from lightning_labs.logs import get_logger
 
 log = get_logger(__name__)
+
+PIPELINES = ("batched", "per_sample")
 
 
 class TensorImages(Dataset):
@@ -39,6 +49,20 @@ class TensorImages(Dataset):
         return self.images[index], self.labels[index]
 
 
+class TransformedImages(Dataset):
+    """The ``per_sample`` pipeline's dataset: each uint8 image goes through ``transform`` on its own."""
+
+    def __init__(self, data: TensorImages, transform: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.data, self.transform = data, transform
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.transform(tv_tensors.Image(self.data.images[index]))
+        return image.as_subclass(torch.Tensor), self.data.labels[index]
+
+
 def _batch_as_is(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """``collate_fn`` for :class:`TensorImages`: the batch is already stacked."""
     return batch
@@ -52,7 +76,15 @@ class InMemoryImageData(ClassificationData):
         split_seed: seed of the train/validation split, fixed so that runs compare.
         crop_padding: random-crop augmentation: pad by this many pixels, crop back (0: off).
         hflip: random horizontal flip augmentation.
-        Other arguments: see :class:`ClassificationData` (``num_workers=0`` is fastest here).
+        pipeline: ``batched`` (augment and normalise whole batches on the training device) or
+            ``per_sample`` (torchvision.transforms.v2, image by image in the DataLoader workers).
+        train_transforms, test_transforms: ``per_sample`` only: v2 transforms (in a config, a
+            list of ``_target_`` entries) applied in order to each uint8 C x H x W image of the
+            training, resp. validation and test, splits, in place of ``crop_padding`` and
+            ``hflip``; null keeps that recipe (training) or no augmentation (evaluation). Every
+            image then gets ``ToDtype(float32, scale=True)`` and ``Normalize(mean, std)``.
+        Other arguments: see :class:`ClassificationData` (``num_workers=0`` is fastest with
+            ``batched``; ``per_sample`` gains from workers).
     """
 
     def __init__(
@@ -61,15 +93,35 @@ class InMemoryImageData(ClassificationData):
         split_seed: int = 0,
         crop_padding: int = 0,
         hflip: bool = False,
+        pipeline: str = "batched",
+        train_transforms: Sequence[Callable[[Any], Any]] | None = None,
+        test_transforms: Sequence[Callable[[Any], Any]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if not 0 < val_fraction < 1:
             raise ValueError(f"data.val_fraction must be between 0 and 1, got {val_fraction}")
+        if pipeline not in PIPELINES:
+            raise ValueError(f"Unknown data.pipeline {pipeline!r}; choose one of: {', '.join(PIPELINES)}")
+        given = {"train_transforms": train_transforms, "test_transforms": test_transforms}
+        for key, transforms in given.items():
+            if transforms is not None and pipeline != "per_sample":
+                raise ValueError(
+                    f"data.{key} is applied image by image: it needs data.pipeline=per_sample "
+                    f"(data.pipeline={pipeline} augments whole batches with crop_padding and hflip)"
+                )
+            if not all(callable(t) for t in transforms or ()):
+                raise TypeError(
+                    f"data.{key} must list transforms, e.g. "
+                    "[{_target_: torchvision.transforms.v2.RandomRotation, degrees: 10}]"
+                )
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         self.crop_padding = crop_padding
         self.hflip = hflip
+        self.pipeline = pipeline
+        self.train_transforms = None if train_transforms is None else list(train_transforms)
+        self.test_transforms = None if test_transforms is None else list(test_transforms)
         self.train_set: TensorImages | None = None
         self.val_set: TensorImages | None = None
         self.test_set: TensorImages | None = None
@@ -117,26 +169,43 @@ class InMemoryImageData(ClassificationData):
             log.info("%s: %d test images", self.name, len(self.test_set))
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, train=True, collate_fn=_batch_as_is)
+        return self._split_loader(self.train_set, train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, train=False, collate_fn=_batch_as_is)
+        return self._split_loader(self.val_set, train=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, train=False, collate_fn=_batch_as_is)
+        return self._split_loader(self.test_set, train=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, train=False, collate_fn=_batch_as_is)
+        return self._split_loader(self.test_set, train=False)
+
+    def _split_loader(self, split: TensorImages | None, train: bool) -> DataLoader:
+        if self.pipeline == "per_sample" and split is not None:
+            return self._loader(TransformedImages(split, self.sample_transform(train)), train)
+        return self._loader(split, train, collate_fn=_batch_as_is)  # (None: _loader says why)
+
+    def sample_transform(self, train: bool) -> v2.Compose:
+        """The ``per_sample`` pipeline's transform of one uint8 image, for training or evaluation."""
+        steps = self.train_transforms if train else self.test_transforms
+        if steps is None:  # the batched recipe, image by image
+            steps = []
+            if train and self.crop_padding > 0:
+                steps.append(v2.RandomCrop(self.input_shape[1:], padding=self.crop_padding))
+            if train and self.hflip:
+                steps.append(v2.RandomHorizontalFlip())
+        return v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)])
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:
-        """The training augmentation on a uint8 batch."""
+        """The ``batched`` pipeline's training augmentation of a uint8 batch."""
         images = random_crop(images, self.crop_padding)
         return random_hflip(images) if self.hflip else images
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         # Lightning also sends the model's example input (a bare float tensor) through this hook
-        # for its summary; only the (uint8 images, labels) batches of our loaders are transformed.
-        if not isinstance(batch, (tuple, list)):
+        # for its summary; only the (uint8 images, labels) batches of the batched pipeline are
+        # transformed here (per_sample batches arrive augmented and normalised).
+        if self.pipeline == "per_sample" or not isinstance(batch, (tuple, list)):
             return batch
         images, labels = batch
         if self.trainer is not None and self.trainer.training:
@@ -153,4 +222,7 @@ class InMemoryImageData(ClassificationData):
         image = image.convert("L" if channels == 1 else "RGB")
         if image.size != (width, height):
             image = image.resize((width, height), Image.Resampling.BILINEAR)
-        return self._normalize(TF.pil_to_tensor(image).unsqueeze(0))[0]
+        pixels = TF.pil_to_tensor(image)
+        if self.pipeline == "per_sample":
+            return self.sample_transform(train=False)(tv_tensors.Image(pixels)).as_subclass(torch.Tensor)
+        return self._normalize(pixels.unsqueeze(0))[0]
