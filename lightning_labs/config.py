@@ -9,6 +9,8 @@ import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from lightning_labs.distributed import if_rank_zero, run_stamp
+
 
 def config_dir() -> Path:
     """``conf/`` of the source tree, or the copy packed into an installed wheel."""
@@ -38,3 +40,8 @@ def instantiate(config: Any, **kwargs: Any) -> Any:
         if err.__cause__ is None:
             raise
         raise err.__cause__.with_traceback(err.__cause__.__traceback__) from None
+
+
+# Resolvers of conf/hydra/default.yaml: a run directory every DDP rank agrees on, written by rank 0.
+OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
+OmegaConf.register_new_resolver("if_rank_zero", if_rank_zero, replace=True)

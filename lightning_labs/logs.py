@@ -19,7 +19,9 @@ _NOISY_WARNINGS = (
 )
 
 
-class _RankZeroAndQuiet(logging.Filter):
+class RankZeroFilter(logging.Filter):
+    """Passes the records of global rank 0, less product tips; the run's log file uses it too."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         return rank_zero_only.rank == 0 and not str(record.msg).startswith(_NOISE)
 
@@ -27,8 +29,8 @@ class _RankZeroAndQuiet(logging.Filter):
 def get_logger(name: str) -> logging.Logger:
     """A logger whose records are emitted on global rank 0 only."""
     logger = logging.getLogger(name)
-    if not any(isinstance(f, _RankZeroAndQuiet) for f in logger.filters):
-        logger.addFilter(_RankZeroAndQuiet())
+    if not any(isinstance(f, RankZeroFilter) for f in logger.filters):
+        logger.addFilter(RankZeroFilter())
     return logger
 
 

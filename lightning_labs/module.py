@@ -9,7 +9,7 @@ import hydra
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_labs.logs import get_logger
@@ -87,6 +87,10 @@ class ClassifierModule(L.LightningModule):
         self.train_metrics = _metrics(num_classes, "train")
         self.val_metrics = _metrics(num_classes, "val")
         self.test_metrics = _metrics(num_classes, "test")
+        # Evaluation losses as metrics (sum and count synced across DDP ranks), so that a
+        # distributed val/loss is the mean over all images, as in one process.
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps its best
         # The whole run's config, set by the train command and saved in every checkpoint, so that
@@ -121,7 +125,9 @@ class ClassifierModule(L.LightningModule):
         metrics.update(logits, labels)
         if stage == "train":
             return loss
-        self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        loss_metric: MeanMetric = getattr(self, f"{stage}_loss")
+        loss_metric.update(loss.detach(), weight=len(labels))
+        self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=True)
         for name, metric in metrics.items():
             self.log(name, metric, on_step=False, on_epoch=True, prog_bar=name == "val/acc")
         return loss
@@ -148,11 +154,14 @@ class ClassifierModule(L.LightningModule):
         self.train_count = 0
 
     def on_train_epoch_end(self) -> None:
+        # Under DDP every rank has the same number of training batches (the distributed sampler
+        # pads), so the mean of the ranks' means is the mean over all images. The accuracies are
+        # synced by torchmetrics already; sync_dist on them only says so to Lightning.
         if self.train_count:
             mean = self.train_loss_sum / self.train_count
             self.log("train/loss", mean, prog_bar=True, sync_dist=True)
         for name, metric in self.train_metrics.items():
-            self.log(name, metric.compute(), sync_dist=False)
+            self.log(name, metric.compute(), sync_dist=True)
         self.train_metrics.reset()
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
@@ -160,7 +169,7 @@ class ClassifierModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self.val_acc_best(self.val_metrics["acc"].compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "test")

@@ -23,6 +23,7 @@ from lightning_labs.callbacks import UnfreezeAtEpoch
 from lightning_labs.checkpoint import load_checkpoint
 from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
 from lightning_labs.console import print_config_tree, print_metrics
+from lightning_labs.distributed import check_launch, optimizer_arguments, scale_learning_rate
 from lightning_labs.logs import get_logger, quiet_third_party
 
 log = get_logger(__name__)
@@ -43,20 +44,14 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
 
 
 def build(cfg: DictConfig) -> dict[str, Any]:
-    """Data, model, callbacks, loggers and trainer for a run, checked against each other."""
+    """Data, model, callbacks, loggers and trainer for a run, checked against each other.
+
+    The trainer comes before the model: the number of processes sets the global batch, to which
+    ``optimizer.scale_lr`` scales the learning rate.
+    """
     check_accelerator(cfg.trainer)
+    check_launch(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
-    model = instantiate(
-        cfg.module,
-        **model_arguments(to_plain(cfg.model), datamodule.facts),
-        num_classes=datamodule.num_classes,
-        input_shape=list(datamodule.input_shape),
-        optimizer=to_plain(cfg.optimizer),
-        scheduler=to_plain(cfg.get("scheduler")) or None,
-        _recursive_=False,
-        _convert_="all",
-    )
-    model.run_config = to_plain(cfg)
     callbacks = instantiate_all(cfg.get("callbacks"))
     if cfg.model.get("unfreeze_at_epoch") is not None:
         callbacks.append(
@@ -64,6 +59,18 @@ def build(cfg: DictConfig) -> dict[str, Any]:
         )
     loggers = instantiate_all(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    scale_learning_rate(cfg, datamodule.batch_size, trainer)
+    model = instantiate(
+        cfg.module,
+        **model_arguments(to_plain(cfg.model), datamodule.facts),
+        num_classes=datamodule.num_classes,
+        input_shape=list(datamodule.input_shape),
+        optimizer=optimizer_arguments(cfg.optimizer),
+        scheduler=to_plain(cfg.get("scheduler")) or None,
+        _recursive_=False,
+        _convert_="all",
+    )
+    model.run_config = to_plain(cfg)
     return {"datamodule": datamodule, "model": model, "trainer": trainer}
 
 

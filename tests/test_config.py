@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from lightning_labs.config import CONFIG_DIR, to_plain
+from lightning_labs.distributed import optimizer_arguments, run_stamp
 from lightning_labs.models import check_net_fits_data, complete_net_config
 from lightning_labs.module import ClassifierModule
 
@@ -29,7 +31,7 @@ TRAINERS = names("trainer")
 def test_the_groups_hold_what_the_docs_promise() -> None:
     assert {"lenet5", "vgg11", "cnn", "custom"} <= set(names("model"))
     assert {"mnist", "cifar10", "cifar100", "synthetic", "imagenet", "folder"} <= set(DATA)
-    assert {"cpu", "gpu", "default"} <= set(TRAINERS)
+    assert {"cpu", "gpu", "default", "ddp", "ddp_cpu"} <= set(TRAINERS)
     assert {"sgd", "adam", "adamw"} <= set(names("optimizer"))
     assert {"none", "step", "cosine", "onecycle"} <= set(names("scheduler"))
 
@@ -39,7 +41,14 @@ def test_the_groups_hold_what_the_docs_promise() -> None:
 FITTED: set[str] = set()
 
 
-@pytest.mark.parametrize("model, data, trainer", list(itertools.product(MODELS, DATA, TRAINERS)))
+# The trainer composes independently of the model and data: every model x data with the default
+# trainer, and every trainer once.
+COMBINATIONS = [(m, d, "default") for m, d in itertools.product(MODELS, DATA)] + [
+    ("lenet5", "mnist", t) for t in TRAINERS if t != "default"
+]
+
+
+@pytest.mark.parametrize("model, data, trainer", COMBINATIONS)
 def test_every_model_data_trainer_combination_composes_and_fits(
     make_cfg, data_root: Path, model, data, trainer
 ) -> None:
@@ -48,7 +57,9 @@ def test_every_model_data_trainer_combination_composes_and_fits(
     plain = to_plain(cfg)  # every interpolation resolves
     assert plain["model"]["net"].get("act") == plain["model"].get("act")
     assert plain["trainer"]["default_root_dir"] == plain["paths"]["output_dir"]
-    expected_accelerator = {"cpu": "cpu", "gpu": "gpu", "default": "auto"}[trainer]
+    expected_accelerator = {"cpu": "cpu", "gpu": "gpu", "default": "auto", "ddp": "gpu", "ddp_cpu": "cpu"}[
+        trainer
+    ]
     assert plain["trainer"]["accelerator"] == expected_accelerator
 
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -69,7 +80,7 @@ def test_every_optimizer_scheduler_pair_builds(make_cfg, optimizer: str, schedul
         net={"_target_": "lightning_labs.models.LeNet5"},
         num_classes=10,
         input_shape=[1, 28, 28],
-        optimizer=to_plain(cfg.optimizer),
+        optimizer=optimizer_arguments(cfg.optimizer),
         scheduler=to_plain(cfg.scheduler) or None,
     )
     module.trainer = SimpleNamespace(estimated_stepping_batches=100, max_epochs=10)
@@ -99,10 +110,15 @@ def test_every_optimizer_scheduler_pair_builds(make_cfg, optimizer: str, schedul
         assert lrs[4] == pytest.approx(peak) and lrs[5] == pytest.approx(peak * 0.2)
 
 
-def test_run_directories_are_named_to_the_microsecond() -> None:
+def test_run_directories_are_named_to_the_microsecond(monkeypatch) -> None:
     """Jobs started in the same second must not share a directory."""
+    for name in ("TORCHELASTIC_RUN_ID", "SLURM_NTASKS"):  # no launcher: a single-process run
+        monkeypatch.delenv(name, raising=False)
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", return_hydra_config=True)
     for key in ("hydra.run.dir", "hydra.sweep.dir"):
         raw = OmegaConf.to_container(OmegaConf.select(cfg, key.rsplit(".", 1)[0]), resolve=False)
-        assert raw[key.rsplit(".", 1)[1]].endswith("${now:%H-%M-%S.%f}")
+        assert raw[key.rsplit(".", 1)[1]].endswith("${run_stamp:}")
+    date, clock = run_stamp().split("/")
+    assert time.strptime(date, "%Y-%m-%d") and time.strptime(clock.split(".")[0], "%H-%M-%S")
+    assert len(clock.split(".")[1]) == 6  # microseconds

@@ -7,8 +7,9 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class ClassificationData(L.LightningDataModule):
@@ -72,6 +73,20 @@ class ClassificationData(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.class_names = list(state_dict.get("class_names", self.class_names))
 
+    def _eval_sampler(self, dataset: Dataset) -> Sampler[int] | None:
+        """Under DDP, each evaluation image on exactly one rank.
+
+        Lightning's default distributed sampler repeats images to even out the ranks' shares,
+        which would count them twice in val/test metrics; this one leaves the shares off by at
+        most one image, so the synced metrics equal those of a single process.
+        """
+        trainer = self.trainer
+        if trainer is None or trainer.world_size == 1:
+            return None
+        return UnrepeatedDistributedSampler(
+            dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+        )
+
     def _loader(
         self, dataset: Dataset | None, train: bool, collate_fn: Callable[[Any], Any] | None = None
     ) -> DataLoader:
@@ -81,6 +96,7 @@ class ClassificationData(L.LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             shuffle=train,
+            sampler=None if train else self._eval_sampler(dataset),
             drop_last=train and len(dataset) > self.batch_size,  # a lone last image breaks BatchNorm
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
