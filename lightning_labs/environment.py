@@ -1,11 +1,14 @@
-"""Facts about the machine a measurement ran on, stored beside every benchmark result."""
+"""Facts about the machine and code a run or a measurement used, stored beside its results."""
 
 from __future__ import annotations
 
 import os
 import platform
 import socket
+import subprocess
+import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,8 +37,34 @@ def machine_info() -> dict[str, Any]:
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "gpu_count": torch.cuda.device_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "lightning": lightning.__version__,
+    }
+
+
+def git_commit(where: Path) -> str | None:
+    """The commit checked out at ``where`` (with ``-dirty`` when files differ), or None outside git."""
+    try:
+        result = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=40"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def run_info(seed: int | None) -> dict[str, Any]:
+    """The machine, versions, code commit, seed and command line of a run (``environment.json``)."""
+    return {
+        **machine_info(),
+        "seed": seed,
+        "git_commit": git_commit(Path(__file__).parent),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }

@@ -9,13 +9,15 @@ from lightning.pytorch.utilities import rank_zero_only
 
 # Messages that say nothing about the user's run: product tips, and warnings that do not apply here
 # (a DataLoader without workers is the fast choice for tensor-resident data; frozen BatchNorm layers
-# are in eval mode on purpose, and the run logs what it froze).
+# are in eval mode on purpose, and the run logs what it froze; the graph tracer's deprecation is
+# Lightning's to act on).
 _NOISE = ("💡 Tip",)
 _NOISY_WARNINGS = (
     r".*does not have many workers.*",
     r".*module\(s\) in eval mode at the start of training.*",
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
     r".*LeafSpec.*is deprecated.*",
+    r".*torch\.jit\.trace(_method)?` is deprecated.*",  # TensorBoardLogger(log_graph=True) traces
 )
 
 

@@ -118,6 +118,7 @@ class ClassifierModule(L.LightningModule):
         return thawed
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+        """The loss (training) or the logits (evaluation, for callbacks that draw predictions)."""
         images, labels = batch
         logits = self(images)
         loss = self.criterion(logits, labels)
@@ -130,7 +131,7 @@ class ClassifierModule(L.LightningModule):
         self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=True)
         for name, metric in metrics.items():
             self.log(name, metric, on_step=False, on_epoch=True, prog_bar=name == "val/acc")
-        return loss
+        return logits
 
     def on_train_start(self) -> None:
         # The sanity check ran validation on an untrained model: keep it out of the best value
@@ -164,15 +165,15 @@ class ClassifierModule(L.LightningModule):
             self.log(name, metric.compute(), sync_dist=True)
         self.train_metrics.reset()
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
         self.val_acc_best(self.val_metrics["acc"].compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, "test")
+    def test_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "test")
 
     def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0]).softmax(dim=1)

@@ -15,6 +15,7 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.callbacks import DeviceStatsMonitor, LearningRateMonitor
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
@@ -24,9 +25,14 @@ from lightning_labs.checkpoint import load_checkpoint
 from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
 from lightning_labs.console import print_config_tree, print_metrics
 from lightning_labs.distributed import check_launch, optimizer_arguments, scale_learning_rate
+from lightning_labs.environment import run_info
+from lightning_labs.hparams import log_hparams, run_hparams
 from lightning_labs.logs import get_logger, quiet_third_party
 
 log = get_logger(__name__)
+
+# Callbacks whose only output is a logger's (Lightning refuses them with logger=False).
+NEEDS_LOGGER = (DeviceStatsMonitor, LearningRateMonitor)
 
 
 def check_accelerator(trainer_cfg: DictConfig) -> None:
@@ -58,6 +64,11 @@ def build(cfg: DictConfig) -> dict[str, Any]:
             UnfreezeAtEpoch(cfg.model.unfreeze_at_epoch, cfg.model.get("unfreeze_lr_factor", 0.1))
         )
     loggers = instantiate_all(cfg.get("logger"))
+    if not loggers:  # logger=none: callbacks that only feed a logger would refuse to start
+        unused = [c for c in callbacks if isinstance(c, NEEDS_LOGGER)]
+        if unused:
+            log.info("No logger: leaving out %s", ", ".join(type(c).__name__ for c in unused))
+        callbacks = [c for c in callbacks if not isinstance(c, NEEDS_LOGGER)]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     scale_learning_rate(cfg, datamodule.batch_size, trainer)
     model = instantiate(
@@ -87,6 +98,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     weights_only = not cfg.get("trust_checkpoint", False)
     if cfg.get("ckpt_path"):  # a bad file fails now, with our message, not after set-up
         load_checkpoint(cfg.ckpt_path, trusted=not weights_only)
+    output_dir = Path(cfg.paths.output_dir)
+    write_json(output_dir / "environment.json", run_info(cfg.get("seed")))
     objects = build(cfg)
     trainer: L.Trainer = objects["trainer"]
     model, datamodule = objects["model"], objects["datamodule"]
@@ -105,11 +118,13 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         )
         metrics |= epoch_metrics(trainer)
 
+    overrides = command_line_overrides()
+    log_hparams(trainer, run_hparams(cfg, overrides), metrics)
     summary = {
         "metrics": metrics,
         "model": cfg.model.get("name", cfg.model.net._target_),
         "data": datamodule.name,
-        "overrides": command_line_overrides(),
+        "overrides": overrides,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "best_checkpoint": trainer.checkpoint_callback.best_model_path
@@ -117,7 +132,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         else None,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    write_summary(Path(cfg.paths.output_dir), summary)
+    write_json(output_dir / "metrics.json", summary)
     return metrics, objects
 
 
@@ -136,10 +151,10 @@ def epoch_metrics(trainer: L.Trainer) -> dict[str, float]:
 
 
 @rank_zero_only
-def write_summary(output_dir: Path, summary: dict[str, Any]) -> None:
-    """``metrics.json``: the final metrics and facts of a run, for comparing runs and sweeps."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+def write_json(path: Path, content: dict[str, Any]) -> None:
+    """A run's facts for later reading (``metrics.json``, ``environment.json``), by rank 0 only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=2) + "\n")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

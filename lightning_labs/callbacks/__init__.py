@@ -1,7 +1,19 @@
 """Lightning callbacks of the package."""
 
+from lightning_labs.callbacks.figures import ConfusionMatrixFigure, PredictionGrid
+from lightning_labs.callbacks.inside import FeatureMaps, WeightHistograms
 from lightning_labs.callbacks.latency import LatencyBenchmark
 from lightning_labs.callbacks.model_facts import ModelFactsSummary
+from lightning_labs.callbacks.speed import EpochSpeed
 from lightning_labs.callbacks.unfreeze import UnfreezeAtEpoch
 
-__all__ = ["LatencyBenchmark", "ModelFactsSummary", "UnfreezeAtEpoch"]
+__all__ = [
+    "ConfusionMatrixFigure",
+    "EpochSpeed",
+    "FeatureMaps",
+    "LatencyBenchmark",
+    "ModelFactsSummary",
+    "PredictionGrid",
+    "UnfreezeAtEpoch",
+    "WeightHistograms",
+]
