@@ -22,6 +22,7 @@ from torch import nn
 from lightning_labs.assembly import data_facts, model_arguments
 from lightning_labs.checkpoint import load_checkpoint, model_from_checkpoint
 from lightning_labs.config import CONFIG_DIR, to_plain
+from lightning_labs.errors import clear_errors
 from lightning_labs.latency import Measurement, Skipped, measure_latency
 from lightning_labs.latency_report import results_table, write_results
 from lightning_labs.logs import get_logger, quiet_third_party
@@ -84,6 +85,7 @@ def benchmark(cfg: DictConfig) -> list[Measurement | Skipped]:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="benchmark")
+@clear_errors
 def main(cfg: DictConfig) -> None:
     quiet_third_party()
     benchmark(cfg)

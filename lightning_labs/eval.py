@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import hydra
 from lightning.pytorch.callbacks import RichProgressBar
@@ -16,11 +17,29 @@ from omegaconf import DictConfig
 from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
 from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
 from lightning_labs.console import print_metrics
+from lightning_labs.errors import clear_errors
 from lightning_labs.logs import get_logger, quiet_third_party
 from lightning_labs.models import check_net_fits_data
 from lightning_labs.train import check_accelerator
 
 log = get_logger(__name__)
+
+
+def training_environment(ckpt_path: Path) -> dict[str, Any] | None:
+    """The ``environment.json`` of the run that wrote the checkpoint (machine, versions, seed, commit)."""
+    path = ckpt_path.resolve().parent.parent / "environment.json"
+    if not path.is_file():
+        return None
+    environment = json.loads(path.read_text())
+    log.info(
+        "Trained on %s (%s) with torch %s, seed %s, commit %s",
+        environment.get("hostname"),
+        environment.get("gpu") or environment.get("cpu"),
+        environment.get("torch"),
+        environment.get("seed"),
+        environment.get("git_commit"),
+    )
+    return environment
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -36,12 +55,18 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     metrics = {name: float(value) for name, value in results.items()}
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"checkpoint": str(cfg.ckpt_path), "data": datamodule.name, "metrics": metrics}
+    summary = {
+        "checkpoint": str(cfg.ckpt_path),
+        "data": datamodule.name,
+        "metrics": metrics,
+        "trained_with": training_environment(Path(cfg.ckpt_path)),
+    }
     (output_dir / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+@clear_errors
 def main(cfg: DictConfig) -> None:
     quiet_third_party()
     metrics = evaluate(cfg)

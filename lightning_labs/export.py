@@ -29,6 +29,7 @@ from torch import nn
 
 from lightning_labs.checkpoint import load_checkpoint, model_from_checkpoint
 from lightning_labs.config import CONFIG_DIR
+from lightning_labs.errors import clear_errors
 from lightning_labs.logs import get_logger, quiet_third_party
 
 log = get_logger(__name__)
@@ -223,6 +224,7 @@ def print_export_summary(summary: dict[str, Any]) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+@clear_errors
 def main(cfg: DictConfig) -> float | None:
     quiet_third_party()
     summary = export(cfg)

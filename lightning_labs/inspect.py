@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from lightning_labs.assembly import data_facts, model_arguments
 from lightning_labs.config import CONFIG_DIR, to_plain
 from lightning_labs.console import diff_table, facts_summary, facts_table
+from lightning_labs.errors import clear_errors
 from lightning_labs.logs import get_logger, quiet_third_party
 from lightning_labs.models import build_net, check_net_fits_data, freeze
 from lightning_labs.models.facts import ModelDiff, ModelFacts, diff_models, model_facts
@@ -44,6 +45,7 @@ def inspect_models(cfg: DictConfig) -> tuple[ModelFacts, ModelDiff | None]:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="inspect")
+@clear_errors
 def main(cfg: DictConfig) -> None:
     quiet_third_party()
     name = cfg.model.get("name", "model")

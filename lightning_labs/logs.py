@@ -18,6 +18,8 @@ _NOISY_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
     r".*LeafSpec.*is deprecated.*",
     r".*torch\.jit\.trace(_method)?` is deprecated.*",  # TensorBoardLogger(log_graph=True) traces
+    # Our DataModules save the training position themselves (ClassificationData.state_dict):
+    r".*resuming from a checkpoint that ended before the epoch ended.*",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -15,6 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from lightning_labs.logs import get_logger
 from lightning_labs.models import build_net, check_net_fits_data, count_parameters
 from lightning_labs.models import freeze as freeze_layers
+from lightning_labs.rng import rng_states, set_rng_states
 
 log = get_logger(__name__)
 
@@ -23,6 +25,11 @@ log = get_logger(__name__)
 LENGTH_ARGS = ("total_steps", "T_max")
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+NONFINITE_POLICIES = ("stop", "skip", "ignore")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite: the weights are not worth training further."""
 
 
 def _metrics(num_classes: int, stage: str) -> MetricCollection:
@@ -56,6 +63,9 @@ class ClassifierModule(L.LightningModule):
         weights: pretrained weights: a file, or a torchvision weights name (``DEFAULT``).
         strict: whether every tensor of ``weights`` must fit the network.
         freeze: layer names or globs whose parameters do not train (see ``models.freeze``).
+        on_nonfinite_loss: what a NaN or infinite training loss does: ``stop`` the run (naming
+            the step and the last checkpoint), ``skip`` the batch, or ``ignore`` it (no check:
+            saves the per-step GPU synchronisation the check costs).
     """
 
     def __init__(
@@ -70,8 +80,13 @@ class ClassifierModule(L.LightningModule):
         weights: str | None = None,
         strict: bool = True,
         freeze: Sequence[str] = (),
+        on_nonfinite_loss: str = "stop",
     ) -> None:
         super().__init__()
+        if on_nonfinite_loss not in NONFINITE_POLICIES:
+            raise ValueError(
+                f"module.on_nonfinite_loss={on_nonfinite_loss!r}: choose {' | '.join(NONFINITE_POLICIES)}"
+            )
         self.save_hyperparameters()
         self.net = build_net(net, edits, weights, strict)
         check_net_fits_data(self.net, input_shape, num_classes)
@@ -85,6 +100,9 @@ class ClassifierModule(L.LightningModule):
         self.example_input_array = torch.zeros(1, *input_shape)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.train_metrics = _metrics(num_classes, "train")
+        self.train_metrics.persistent(True)  # a run resumed mid-epoch continues the epoch's counts
+        self.train_loss_sum = torch.zeros(())
+        self.train_count = 0
         self.val_metrics = _metrics(num_classes, "val")
         self.test_metrics = _metrics(num_classes, "test")
         # Evaluation losses as metrics (sum and count synced across DDP ranks), so that a
@@ -117,15 +135,13 @@ class ClassifierModule(L.LightningModule):
         self.train(self.training)
         return thawed
 
-    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
-        """The loss (training) or the logits (evaluation, for callbacks that draw predictions)."""
+    def _eval_step(self, batch: Batch, stage: str) -> torch.Tensor:
+        """Update the stage's metrics; the logits go to callbacks that draw predictions."""
         images, labels = batch
         logits = self(images)
         loss = self.criterion(logits, labels)
         metrics: MetricCollection = getattr(self, f"{stage}_metrics")
         metrics.update(logits, labels)
-        if stage == "train":
-            return loss
         loss_metric: MeanMetric = getattr(self, f"{stage}_loss")
         loss_metric.update(loss.detach(), weight=len(labels))
         self.log(f"{stage}/loss", loss_metric, on_step=False, on_epoch=True, prog_bar=True)
@@ -138,17 +154,43 @@ class ClassifierModule(L.LightningModule):
         # (unless this run resumes, when the restored best is real).
         if self.trainer.global_step == 0:
             self.val_acc_best.reset()
+        if self.hparams.on_nonfinite_loss == "skip" and self.trainer.world_size > 1:
+            raise ValueError(
+                "module.on_nonfinite_loss=skip cannot run under DDP (a rank skipping a step while "
+                "the others wait for its gradients would hang the job): use stop."
+            )
+        self.train_loss_sum = self.train_loss_sum.to(self.device)  # restored on the CPU when resuming
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         # Each self.log call costs about a millisecond of Lightning bookkeeping, as much as a
         # whole LeNet-5 step at batch 16: training values are summed here and logged only on
         # the steps the loggers write (trainer.log_every_n_steps) and at the end of the epoch.
-        loss = self._step(batch, "train")
-        self.train_loss_sum += loss.detach() * len(batch[1])
-        self.train_count += len(batch[1])
+        images, labels = batch
+        logits = self(images)
+        loss = self.criterion(logits, labels)
+        if self.hparams.on_nonfinite_loss != "ignore" and not torch.isfinite(loss):
+            return self._nonfinite_loss(loss, batch_idx)
+        self.train_metrics.update(logits, labels)
+        self.train_loss_sum += loss.detach() * len(labels)
+        self.train_count += len(labels)
         if (self.trainer.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log("train/loss_step", loss, prog_bar=True)
         return loss
+
+    def _nonfinite_loss(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Skip the batch (returning None makes Lightning skip the step) or stop the run."""
+        where = f"step {self.trainer.global_step} (epoch {self.current_epoch}, batch {batch_idx})"
+        if self.hparams.on_nonfinite_loss == "skip":
+            log.warning("The training loss is %s at %s: batch skipped", loss.item(), where)
+            return None
+        saved = [Path(c.best_model_path) for c in self.trainer.checkpoint_callbacks if c.best_model_path]
+        saved = [path for path in saved if path.is_file()]
+        last = max(saved, key=lambda path: path.stat().st_mtime) if saved else None
+        raise NonFiniteLossError(
+            f"The training loss is {loss.item()} at {where}: stopped rather than train on it. "
+            f"Last good checkpoint: {last or 'none saved yet'}. Lower optimizer.lr, check the data, "
+            "or pass module.on_nonfinite_loss=skip to skip such batches."
+        )
 
     def on_train_epoch_start(self) -> None:
         self.train_loss_sum = torch.zeros((), device=self.device)
@@ -166,14 +208,14 @@ class ClassifierModule(L.LightningModule):
         self.train_metrics.reset()
 
     def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "val")
+        return self._eval_step(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
         self.val_acc_best(self.val_metrics["acc"].compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
 
     def test_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "test")
+        return self._eval_step(batch, "test")
 
     def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0]).softmax(dim=1)
@@ -181,9 +223,15 @@ class ClassifierModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.run_config is not None:
             checkpoint["run_config"] = self.run_config
+        # What a run resumed from this checkpoint needs to continue exactly as this one would.
+        checkpoint["rng_states"] = rng_states()
+        checkpoint["train_loss_sum"] = [self.train_loss_sum.detach().cpu(), self.train_count]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.run_config = checkpoint.get("run_config", self.run_config)
+        if "rng_states" in checkpoint:
+            set_rng_states(checkpoint["rng_states"])
+        self.train_loss_sum, self.train_count = checkpoint.get("train_loss_sum", [torch.zeros(()), 0])
 
     def configure_optimizers(self) -> Any:
         trainable = [p for p in self.parameters() if p.requires_grad]

@@ -25,6 +25,7 @@ from PIL import Image
 from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
 from lightning_labs.config import CONFIG_DIR, to_plain
 from lightning_labs.data import ClassificationData
+from lightning_labs.errors import clear_errors
 from lightning_labs.logs import get_logger, quiet_third_party
 from lightning_labs.models import check_net_fits_data
 
@@ -124,6 +125,7 @@ def print_predictions(predictions: list[dict[str, Any]]) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+@clear_errors
 def main(cfg: DictConfig) -> None:
     quiet_third_party()
     predictions = predict(cfg)

@@ -21,11 +21,14 @@ from omegaconf import DictConfig
 
 from lightning_labs.assembly import model_arguments
 from lightning_labs.callbacks import UnfreezeAtEpoch
-from lightning_labs.checkpoint import load_checkpoint
+from lightning_labs.checkpoint import check_checkpoint_fits, load_checkpoint, resolve_checkpoint_path
+from lightning_labs.checkpoint_io import AtomicCheckpointIO
 from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
+from lightning_labs.config_checks import check_values
 from lightning_labs.console import print_config_tree, print_metrics
 from lightning_labs.distributed import check_launch, optimizer_arguments, scale_learning_rate
 from lightning_labs.environment import run_info
+from lightning_labs.errors import clear_errors
 from lightning_labs.hparams import log_hparams, run_hparams
 from lightning_labs.logs import get_logger, quiet_third_party
 
@@ -55,6 +58,7 @@ def build(cfg: DictConfig) -> dict[str, Any]:
     The trainer comes before the model: the number of processes sets the global batch, to which
     ``optimizer.scale_lr`` scales the learning rate.
     """
+    check_values(cfg)
     check_accelerator(cfg.trainer)
     check_launch(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
@@ -69,7 +73,9 @@ def build(cfg: DictConfig) -> dict[str, Any]:
         if unused:
             log.info("No logger: leaving out %s", ", ".join(type(c).__name__ for c in unused))
         callbacks = [c for c in callbacks if not isinstance(c, NEEDS_LOGGER)]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
     scale_learning_rate(cfg, datamodule.batch_size, trainer)
     model = instantiate(
         cfg.module,
@@ -96,15 +102,20 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
     weights_only = not cfg.get("trust_checkpoint", False)
-    if cfg.get("ckpt_path"):  # a bad file fails now, with our message, not after set-up
-        load_checkpoint(cfg.ckpt_path, trusted=not weights_only)
     output_dir = Path(cfg.paths.output_dir)
+    ckpt_path, checkpoint = None, None
+    if cfg.get("ckpt_path"):  # a bad file fails now, with our message, not after set-up
+        ckpt_path = resolve_checkpoint_path(str(cfg.ckpt_path), output_dir, Path(cfg.paths.log_dir))
+        checkpoint = load_checkpoint(ckpt_path, trusted=not weights_only)
+        log.info("Resuming from %s", ckpt_path)
     write_json(output_dir / "environment.json", run_info(cfg.get("seed")))
     objects = build(cfg)
     trainer: L.Trainer = objects["trainer"]
     model, datamodule = objects["model"], objects["datamodule"]
+    if checkpoint is not None:
+        check_checkpoint_fits(checkpoint, model, ckpt_path)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=weights_only)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only)
     metrics = epoch_metrics(trainer)
 
     if cfg.get("test"):
@@ -158,6 +169,7 @@ def write_json(path: Path, content: dict[str, Any]) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@clear_errors
 def main(cfg: DictConfig) -> float | None:
     quiet_third_party()
     output_dir = Path(cfg.paths.output_dir)

@@ -139,10 +139,9 @@ def test_eval_reproduces_the_test_accuracy_of_a_saved_checkpoint(make_cfg, tmp_p
     )
     results = evaluate(eval_cfg)
     assert results["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
-    assert (
-        json.loads((tmp_path / "eval" / "eval.json").read_text())["metrics"]["test/acc"]
-        == results["test/acc"]
-    )
+    written = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert written["metrics"]["test/acc"] == results["test/acc"]
+    assert written["trained_with"] == json.loads((best.parent.parent / "environment.json").read_text())
 
 
 def test_checkpoints_with_pickled_objects_are_refused_unless_trusted(tmp_path: Path) -> None:

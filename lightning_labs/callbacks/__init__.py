@@ -2,12 +2,14 @@
 
 from lightning_labs.callbacks.figures import ConfusionMatrixFigure, PredictionGrid
 from lightning_labs.callbacks.inside import FeatureMaps, WeightHistograms
+from lightning_labs.callbacks.interrupt import CheckpointOnInterrupt
 from lightning_labs.callbacks.latency import LatencyBenchmark
 from lightning_labs.callbacks.model_facts import ModelFactsSummary
 from lightning_labs.callbacks.speed import EpochSpeed
 from lightning_labs.callbacks.unfreeze import UnfreezeAtEpoch
 
 __all__ = [
+    "CheckpointOnInterrupt",
     "ConfusionMatrixFigure",
     "EpochSpeed",
     "FeatureMaps",

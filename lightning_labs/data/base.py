@@ -11,6 +11,11 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from lightning_labs.data.shuffle import EpochShuffle
+from lightning_labs.logs import get_logger
+
+log = get_logger(__name__)
+
 
 class ClassificationData(L.LightningDataModule):
     """Base of the image-classification DataModules.
@@ -48,6 +53,8 @@ class ClassificationData(L.LightningDataModule):
         self.mean = tuple(mean)
         self.std = tuple(std)
         self.class_names: list[str] = []
+        self.shuffle_seed: int | None = None  # drawn from the run's seed when training starts
+        self._resume_position: dict[str, int] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -67,11 +74,50 @@ class ClassificationData(L.LightningDataModule):
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        # Saved in every checkpoint by Lightning: predictions can name classes without the data.
-        return {"class_names": list(self.class_names)}
+        # Saved in every checkpoint by Lightning: predictions can name classes without the data,
+        # and a resumed run continues the interrupted epoch in the same order.
+        return {
+            "class_names": list(self.class_names),
+            "shuffle_seed": self.shuffle_seed,
+            "train_position": self._train_position(),
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.class_names = list(state_dict.get("class_names", self.class_names))
+        self.shuffle_seed = state_dict.get("shuffle_seed", self.shuffle_seed)
+        self._resume_position = state_dict.get("train_position")
+
+    def _train_position(self) -> dict[str, int] | None:
+        """Where training resumes from a checkpoint saved now: epoch, and batches of it done."""
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return None
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.ready
+        if done >= trainer.num_training_batches:  # saved at the end of an epoch: the next one starts
+            return {"epoch": trainer.current_epoch + 1, "batches": 0}
+        return {"epoch": trainer.current_epoch, "batches": done}
+
+    def _train_sampler(self, dataset: Dataset) -> Sampler[int] | None:
+        """A single process's training order, resumable mid-epoch (see :class:`EpochShuffle`).
+
+        Under DDP Lightning puts its DistributedSampler in (seeded, one order per epoch), which
+        resumes exactly from the end-of-epoch checkpoints.
+        """
+        if self.trainer is not None and self.trainer.world_size > 1:
+            if self._resume_position and self._resume_position["batches"]:
+                log.warning(
+                    "Resuming mid-epoch under DDP: the rest of epoch %d is not the rest of its first "
+                    "order. End-of-epoch checkpoints resume exactly.",
+                    self._resume_position["epoch"],
+                )
+            return None
+        if self.shuffle_seed is None:
+            self.shuffle_seed = torch.initial_seed() % 2**32  # the run's seed (seed=N), else random
+        sampler = EpochShuffle(len(dataset), self.shuffle_seed)  # type: ignore[arg-type]
+        if self._resume_position:
+            position, self._resume_position = self._resume_position, None
+            sampler.resume_at(position["epoch"], position["batches"] * self.batch_size)
+        return sampler
 
     def _eval_sampler(self, dataset: Dataset) -> Sampler[int] | None:
         """Under DDP, each evaluation image on exactly one rank.
@@ -92,14 +138,18 @@ class ClassificationData(L.LightningDataModule):
     ) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{self.name}: call setup() before asking for a DataLoader")
+        sampler = self._train_sampler(dataset) if train else self._eval_sampler(dataset)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train,
-            sampler=None if train else self._eval_sampler(dataset),
+            shuffle=train and sampler is None,
+            sampler=sampler,
             drop_last=train and len(dataset) > self.batch_size,  # a lone last image breaks BatchNorm
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
             collate_fn=collate_fn,
+            # Its own generator: starting an iterator then draws no number from the global one,
+            # which training (dropout, augmentation) uses and a checkpoint restores.
+            generator=torch.Generator().manual_seed(torch.initial_seed() % 2**32),
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from PIL import Image
+from torch.utils.data import default_collate
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
@@ -34,6 +35,28 @@ def load_rgb(path: str) -> Image.Image:
         raise OSError(f"Could not read the image {path}: {err}") from None
 
 
+BAD_IMAGE_POLICIES = ("fail", "skip")
+
+
+class SkippingImageFolder(ImageFolder):
+    """An ImageFolder that gives None for an unreadable image, after a warning naming the file."""
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return super().__getitem__(index)
+        except OSError as err:  # load_rgb's message names the file
+            log.warning("Skipped: %s", err)
+            return None
+
+
+def collate_readable(samples: list[Any]) -> Any:
+    """Batch the samples that could be read (a batch with a skipped image is one smaller)."""
+    readable = [sample for sample in samples if sample is not None]
+    if not readable:
+        raise OSError(f"All {len(samples)} images of a batch were unreadable: the dataset looks damaged.")
+    return default_collate(readable)
+
+
 class FolderData(ClassificationData):
     """``root/train/<class>/*`` and ``root/val/<class>/*`` with the standard ImageNet recipe.
 
@@ -52,6 +75,8 @@ class FolderData(ClassificationData):
         hflip: random horizontal flip for training.
         color_jitter: brightness/contrast/saturation jitter strength (0: off).
         rotation: random rotation range in degrees (0: off).
+        bad_images: what an image file that cannot be decoded does: ``fail`` (the error names
+            the file) or ``skip`` it with a warning naming the file.
     """
 
     def __init__(
@@ -67,6 +92,7 @@ class FolderData(ClassificationData):
         hflip: bool = True,
         color_jitter: float = 0.0,
         rotation: float = 0.0,
+        bad_images: str = "fail",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("mean", IMAGENET_MEAN)
@@ -76,6 +102,9 @@ class FolderData(ClassificationData):
             raise ValueError(
                 f"data.resize_size ({resize_size}) must be at least data.image_size ({image_size})"
             )
+        if bad_images not in BAD_IMAGE_POLICIES:
+            raise ValueError(f"data.bad_images={bad_images!r}: choose {' | '.join(BAD_IMAGE_POLICIES)}")
+        self.bad_images = bad_images
         self.root = Path(root).expanduser()
         self.name = name
         self.splits = {"train": train_dir, "val": val_dir, "test": test_dir or val_dir}
@@ -144,7 +173,8 @@ class FolderData(ClassificationData):
                 f"({self.classes_from}): missing {missing or 'none'}, not in training "
                 f"{extra or 'none'}. Every split needs the same class folders."
             )
-        dataset = ImageFolder(str(folder), transform=transform, loader=load_rgb, allow_empty=True)
+        kind = SkippingImageFolder if self.bad_images == "skip" else ImageFolder
+        dataset = kind(str(folder), transform=transform, loader=load_rgb, allow_empty=True)
         empty = sorted(set(range(len(found))) - set(dataset.targets))
         if empty:
             paths = ", ".join(str(folder / found[i]) for i in empty[:5])
@@ -170,16 +200,20 @@ class FolderData(ClassificationData):
                 )
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
-        return self._loader(self.datasets.get("train"), train=True)
+        return self._loader(self.datasets.get("train"), train=True, collate_fn=self._collate)
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
-        return self._loader(self.datasets.get("val"), train=False)
+        return self._loader(self.datasets.get("val"), train=False, collate_fn=self._collate)
 
     def test_dataloader(self) -> torch.utils.data.DataLoader:
-        return self._loader(self.datasets.get("test"), train=False)
+        return self._loader(self.datasets.get("test"), train=False, collate_fn=self._collate)
 
     def predict_dataloader(self) -> torch.utils.data.DataLoader:
         return self.test_dataloader()
+
+    @property
+    def _collate(self) -> Any:
+        return collate_readable if self.bad_images == "skip" else None
 
     def eval_transform(self, image: Image.Image) -> torch.Tensor:
         return self.test_transform(image.convert("RGB"))

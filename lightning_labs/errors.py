@@ -1,0 +1,79 @@
+"""A failed command ends with one clear message and a non-zero exit status, not a traceback.
+
+The messages of the package's errors say what was wrong and how to fix it; the traceback
+helps only whoever debugs the package, so it goes to the run's log file instead of the
+console (``HYDRA_FULL_ERROR=1`` shows it there too, as Hydra does).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig
+
+# Not rank-zero filtered: an error on any DDP rank is shown (the log file keeps rank 0's).
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+EXIT_FAILED = 1
+EXIT_SIGTERM = 128 + 15  # what a shell reports for a process ended by SIGTERM
+
+
+def _log_files() -> list[str]:
+    return [h.baseFilename for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+
+
+def _traceback_to_log_files(err: BaseException) -> None:
+    record = logging.LogRecord(
+        __name__,
+        logging.ERROR,
+        __file__,
+        0,
+        "Traceback of the error:",
+        None,
+        (type(err), err, err.__traceback__),
+    )
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def _in_sweep() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def clear_errors(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
+    """Wrap a Hydra task: its exceptions become one logged message and exit status 1.
+
+    In a sweep the error is logged the same way and then raised, so that Hydra handles the
+    failed job as it does any other.
+    """
+
+    @functools.wraps(task)
+    def run(cfg: DictConfig) -> T:
+        try:
+            return task(cfg)
+        except SIGTERMException:  # the checkpoint was saved by CheckpointOnInterrupt
+            log.error("Stopped by SIGTERM. Resume with ckpt_path=last (or the path of the run's last.ckpt).")
+            sys.exit(EXIT_SIGTERM)
+        except Exception as err:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            _traceback_to_log_files(err)
+            where = " and ".join(_log_files())
+            rank = f"[rank {rank_zero_only.rank}] " if rank_zero_only.rank else ""
+            log.error("%s%s: %s", rank, type(err).__name__, err)
+            log.error("(traceback in %s; HYDRA_FULL_ERROR=1 prints it here)", where or "no log file")
+            if _in_sweep():
+                raise
+            sys.exit(EXIT_FAILED)
+
+    return run
