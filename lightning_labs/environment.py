@@ -66,5 +66,15 @@ def run_info(seed: int | None) -> dict[str, Any]:
         **machine_info(),
         "seed": seed,
         "git_commit": git_commit(Path(__file__).parent),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
     }
+
+
+def command_line() -> str:
+    """The command as typed: ``python -m lightning_labs.train ...`` rather than the module's file path."""
+    program = Path(sys.argv[0])
+    if program.suffix == ".py" and program.resolve().parent == Path(__file__).resolve().parent:
+        launch = ["-m", f"lightning_labs.{program.stem}"]
+    else:
+        launch = [sys.argv[0]]
+    return " ".join(["python", *launch, *sys.argv[1:]])

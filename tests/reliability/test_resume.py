@@ -73,6 +73,7 @@ def test_a_seeded_run_is_bit_identical_to_another(
     assert_same_run(uninterrupted, tmp_path)
     environment = json.loads((tmp_path / "environment.json").read_text())
     assert environment["seed"] == 7 and environment["hostname"] and environment["torch"] == torch.__version__
+    assert environment["command"].startswith("python -m lightning_labs.train ")
 
 
 def test_kill_9_mid_epoch_then_resume_ends_as_if_never_killed(
