@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import signal
 from pathlib import Path
@@ -11,12 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 from cli import QUICK, run_tool
+from data_files import write_image_folder
 from torch.utils.data import Dataset
 
 from lightning_labs import checkpoint_io
 from lightning_labs.checkpoint import load_checkpoint
 from lightning_labs.checkpoint_io import AtomicCheckpointIO
-from lightning_labs.data import ClassificationData
+from lightning_labs.data import ClassificationData, FolderData
 from lightning_labs.train import train
 
 
@@ -159,3 +161,24 @@ def test_a_whole_pickled_model_is_refused_with_the_way_to_opt_in(tmp_path: Path)
     torch.save(torch.nn.Linear(2, 2), path)  # what torch.save(model) in the labs writes
     with pytest.raises(ValueError, match=r"beyond tensors and plain values.*trust_checkpoint=true"):
         load_checkpoint(path)
+
+
+def test_unreadable_images_are_skipped_by_name_when_asked(tmp_path: Path, caplog) -> None:
+    classes = write_image_folder(tmp_path, classes=2, per_class=4, size=32)
+    bad = sorted((tmp_path / "train" / classes[1]).iterdir())[2]
+    bad.write_bytes(bad.read_bytes()[:200])
+    settings = {"root": str(tmp_path), "image_size": 32, "resize_size": 32, "batch_size": 3, "num_workers": 0}
+
+    failing = FolderData(**settings)
+    failing.setup("fit")
+    with pytest.raises(OSError, match=f"Could not read the image {bad}"):
+        list(failing._loader(failing.datasets["train"], train=False, collate_fn=failing._collate))
+
+    skipping = FolderData(**settings, bad_images="skip")
+    skipping.setup("fit")
+    with caplog.at_level(logging.WARNING):
+        batches = list(
+            skipping._loader(skipping.datasets["train"], train=False, collate_fn=skipping._collate)
+        )
+    assert sum(len(labels) for _, labels in batches) == 7  # 8 images, one unreadable
+    assert f"Skipped: Could not read the image {bad}" in caplog.text
