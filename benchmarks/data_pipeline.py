@@ -124,7 +124,7 @@ class Case:
 def datamodule_epoch(dm: InMemoryImageData) -> Epoch:
     """One epoch as Lightning makes it on the CPU: the train loader, then on_after_batch_transfer."""
     dm.setup("fit")
-    dm.trainer = SimpleNamespace(training=True)  # the hook augments only while training
+    dm.trainer = SimpleNamespace(training=True, world_size=1)  # augment: training; one process
     loader = dm.train_dataloader()  # built once, as Lightning does (persistent workers)
 
     def epoch() -> Iterable[torch.Tensor]:
@@ -263,7 +263,7 @@ def main() -> None:
     args = parser.parse_args()
 
     machine = machine_info()
-    print(f"{machine['cpu']}, {machine['logical_cores']} logical cores, {DEFAULT_THREADS} torch threads")
+    print(f"{machine['cpu']}, {machine['cpu_cores']} logical cores, {DEFAULT_THREADS} torch threads")
     torch.manual_seed(0)
     order = random.Random(0)
     started = time.perf_counter()

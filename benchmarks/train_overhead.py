@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_result
 
 from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
+from lightning_labs.distributed import optimizer_arguments
 from lightning_labs.logs import quiet_third_party
 from lightning_labs.train import train
 
@@ -88,7 +89,7 @@ def plain_run(cfg, steps: int) -> float:
 
     arguments = model_arguments(to_plain(cfg.model), datamodule.facts)
     net = build_net(arguments["net"], arguments["edits"])
-    optimizer = instantiate(cfg.optimizer)(params=net.parameters())
+    optimizer = instantiate(optimizer_arguments(cfg.optimizer))(params=net.parameters())
     scheduler_cfg = {k: v for k, v in to_plain(cfg.scheduler).items() if k != "interval"}
     scheduler = instantiate(scheduler_cfg)(optimizer, total_steps=WARMUP + steps)
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg.module.label_smoothing)

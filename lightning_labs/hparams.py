@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 from torch.utils.tensorboard.summary import hparams
 
 from lightning_labs.callbacks.writer import summary_writer
+from lightning_labs.runs import parse_override
 
 HParam = bool | int | float | str
 
@@ -31,11 +32,11 @@ def run_hparams(cfg: DictConfig, overrides: list[str]) -> dict[str, HParam]:
         "lr": float(cfg.optimizer.lr),
         "scheduler": str(cfg.scheduler._target_).rsplit(".", 1)[-1] if cfg.get("scheduler") else "none",
         "batch_size": int(cfg.data.batch_size),
-        "max_epochs": int(cfg.trainer.max_epochs),
+        "max_epochs": -1 if cfg.trainer.get("max_epochs") is None else int(cfg.trainer.max_epochs),
         "seed": -1 if cfg.get("seed") is None else int(cfg.seed),
     }
     for override in overrides:
-        key, _, value = override.lstrip("+~").partition("=")
+        key, value = parse_override(override)
         params[key] = _value(value)
     return params
 

@@ -29,11 +29,9 @@ class CheckpointOnInterrupt(L.Callback):
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
-        self.saved: Path | None = None
         self._previous_sigint: Any = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.saved = None
         self._previous_sigint = signal.signal(signal.SIGINT, self._first_ctrl_c)
 
     def _first_ctrl_c(self, signum: int, frame: FrameType | None) -> None:
@@ -55,10 +53,4 @@ class CheckpointOnInterrupt(L.Callback):
         self._restore_sigint()
         if isinstance(exception, SIGTERMException) and trainer.state.fn == "fit":
             trainer.save_checkpoint(self.path)  # every rank takes part; rank 0 writes
-            self.saved = self.path
-            log.warning(
-                "Stopped by SIGTERM at step %d: saved %s (resume with ckpt_path=%s)",
-                trainer.global_step,
-                self.path,
-                self.path,
-            )
+            log.warning("SIGTERM: saved %s at step %d", self.path, trainer.global_step)

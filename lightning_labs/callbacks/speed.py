@@ -24,6 +24,10 @@ class EpochSpeed(L.Callback):
         self.started = self.last_batch_end = time.perf_counter()
         self.images = 0
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A run resumed mid-epoch starts without on_train_epoch_start: time the rest of the epoch.
+        self.on_train_epoch_start(trainer, pl_module)
+
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, *_: Any
     ) -> None:

@@ -106,8 +106,9 @@ class ClassificationData(L.LightningDataModule):
         if self.trainer is not None and self.trainer.world_size > 1:
             if self._resume_position and self._resume_position["batches"]:
                 log.warning(
-                    "Resuming mid-epoch under DDP: the rest of epoch %d is not the rest of its first "
-                    "order. End-of-epoch checkpoints resume exactly.",
+                    "Resuming mid-epoch under DDP: epoch %d starts its order again (the distributed "
+                    "sampler cannot start part-way), so its first batches are trained twice and its "
+                    "last ones not at all. End-of-epoch checkpoints resume exactly.",
                     self._resume_position["epoch"],
                 )
             return None
