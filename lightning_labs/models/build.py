@@ -50,8 +50,9 @@ def build_net(
 ) -> nn.Module:
     """The network of a model config: built from ``_target_``, edited, then given its weights.
 
-    Weights load after the edits, so a checkpoint saved from an edited network loads whole, and
-    weights of the unedited network (torchvision's, say) fill every layer the edits kept.
+    Weights load after the edits, so a lightning_labs checkpoint saved from this same edited
+    network loads whole, and weights of the unedited network (torchvision's, say) fill every
+    layer the edits kept, while the layers they replaced or inserted stay fresh.
     """
     try:
         net = hydra.utils.instantiate(dict(config), _convert_="all")
@@ -60,9 +61,9 @@ def build_net(
         raise ValueError(f"Could not build the network {config.get('_target_')}: {cause}") from err
     if not isinstance(net, nn.Module):
         raise TypeError(f"model.net._target_ must build an nn.Module, got {type(net).__name__}")
-    apply_edits(net, edits)
+    edited = apply_edits(net, edits)
     if weights:
-        load_weights(net, weights, config, strict)
+        load_weights(net, weights, config, strict, edited)
     return net
 
 
