@@ -46,6 +46,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from common import machine_info, write_result
+from lightning.pytorch.plugins.precision import Precision
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T  # the classic (v1) transforms of the labs
 from torchvision.datasets import CIFAR10, MNIST
@@ -124,7 +125,8 @@ class Case:
 def datamodule_epoch(dm: InMemoryImageData) -> Epoch:
     """One epoch as Lightning makes it on the CPU: the train loader, then on_after_batch_transfer."""
     dm.setup("fit")
-    dm.trainer = SimpleNamespace(training=True, world_size=1)  # augment: training; one process
+    # augment: training; one process; 32-true (no cast)
+    dm.trainer = SimpleNamespace(training=True, world_size=1, precision_plugin=Precision())
     loader = dm.train_dataloader()  # built once, as Lightning does (persistent workers)
 
     def epoch() -> Iterable[torch.Tensor]:

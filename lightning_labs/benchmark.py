@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 from torch import nn
 
 from lightning_labs.assembly import data_facts, model_arguments
-from lightning_labs.checkpoint import load_checkpoint, model_from_checkpoint
+from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
+from lightning_labs.checkpoint_data import data_overrides, typed_data_keys
 from lightning_labs.config import CONFIG_DIR, to_plain
 from lightning_labs.errors import clear_errors
 from lightning_labs.latency import Measurement, Skipped, measure_latency
@@ -31,11 +32,39 @@ from lightning_labs.models import build_net, check_net_fits_data
 log = get_logger(__name__)
 
 
+def typed_data(data: dict[str, Any]) -> dict[str, Any] | None:
+    """What of ``data`` the command line gives: all of it after ``data=<name>``, else the ``data.*`` typed.
+
+    The ``data`` default (MNIST) sizes networks built from a config, not a checkpoint's.
+    """
+    keys = data_overrides() or []
+    if "data" in keys:
+        return data
+    typed = {key.split(".")[1] for key in keys}
+    return {key: value for key, value in data.items() if key in typed} or None
+
+
+def checkpoint_network(cfg: DictConfig) -> tuple[nn.Module, list[int], str]:
+    """The checkpoint's network and the input it was trained on, or the one asked for.
+
+    ``input_shape=`` wins; else ``data=``/``data.*`` typed on the command line change the
+    checkpoint's data config (see :func:`typed_data`).
+    """
+    checkpoint = load_checkpoint(cfg.ckpt_path, trusted=cfg.trust_checkpoint)
+    model = model_from_checkpoint(checkpoint)
+    input_shape = list(model.hparams["input_shape"])
+    if cfg.get("input_shape"):
+        input_shape = list(cfg.input_shape)
+    elif given := typed_data(to_plain(cfg.data)):
+        input_shape = list(data_from_checkpoint(checkpoint, given, typed_data_keys()).input_shape)
+    check_net_fits_data(model.net, input_shape, int(model.hparams["num_classes"]))
+    return model.net, input_shape, str(cfg.ckpt_path)
+
+
 def network(cfg: DictConfig) -> tuple[nn.Module, list[int], str]:
     """The network to time, its input shape and a name: from the checkpoint, or built from the config."""
     if cfg.get("ckpt_path"):
-        model = model_from_checkpoint(load_checkpoint(cfg.ckpt_path, trusted=cfg.trust_checkpoint))
-        return model.net, list(model.hparams["input_shape"]), str(cfg.ckpt_path)
+        return checkpoint_network(cfg)
     facts = data_facts(cfg)
     arguments = model_arguments(to_plain(cfg.model), facts)
     net = build_net(arguments["net"], arguments["edits"])

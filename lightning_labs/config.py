@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.config_store import ConfigStore
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -45,3 +46,15 @@ def instantiate(config: Any, **kwargs: Any) -> Any:
 # Resolvers of conf/hydra/default.yaml: a run directory every DDP rank agrees on, written by rank 0.
 OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
 OmegaConf.register_new_resolver("if_rank_zero", if_rank_zero, replace=True)
+
+
+def _open_dict() -> DictConfig:
+    node = OmegaConf.create({})
+    OmegaConf.set_struct(node, False)
+    return node
+
+
+# `data_changes@data` in the defaults of eval/predict/export/benchmark: an empty dict open to any
+# key, so that `data.root=...` works without `data=<name>` (Hydra closes every YAML dict, and only
+# a stored node can stay open). Those commands apply the keys to the checkpoint's own data config.
+ConfigStore.instance().store(name="data_changes", node=_open_dict())

@@ -46,6 +46,20 @@ def _traceback_to_log_files(err: BaseException) -> None:
             handler.handle(record)
 
 
+def _message(err: BaseException) -> str:
+    """The error's own message, without the traceback a DataLoader worker's error carries in its text.
+
+    PyTorch re-raises a worker's exception in the main process as "Caught X in DataLoader worker
+    process N. Original Traceback ...", ending with the original "X: message" line: the message
+    is what the user needs; the whole text still goes to the log file with the traceback.
+    """
+    text = str(err)
+    if text.startswith("Caught ") and "\nOriginal Traceback" in text:
+        last = text.rstrip().splitlines()[-1]
+        return last.split(": ", 1)[1] if ": " in last else last
+    return text
+
+
 def _in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
@@ -70,7 +84,7 @@ def clear_errors(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
             _traceback_to_log_files(err)
             where = " and ".join(_log_files())
             rank = f"[rank {rank_zero_only.rank}] " if rank_zero_only.rank else ""
-            log.error("%s%s: %s", rank, type(err).__name__, err)
+            log.error("%s%s: %s", rank, type(err).__name__, _message(err))
             log.error("(traceback in %s; HYDRA_FULL_ERROR=1 prints it here)", where or "no log file")
             if _in_sweep():
                 raise

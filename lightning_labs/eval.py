@@ -1,7 +1,10 @@
 """``python -m lightning_labs.eval ckpt_path=...``: test a checkpoint and print its metrics.
 
 python -m lightning_labs.eval ckpt_path=outputs/train/<date>/<time>/checkpoints/best.ckpt
-python -m lightning_labs.eval ckpt_path=... data=cifar10 data.root=/other/copy
+python -m lightning_labs.eval ckpt_path=... data.root=/other/copy
+
+The data is the checkpoint's own, with only the settings given changed (see
+:mod:`lightning_labs.checkpoint_data`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import DictConfig
 
 from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
+from lightning_labs.checkpoint_data import typed_data_keys
 from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
 from lightning_labs.console import print_metrics
 from lightning_labs.errors import clear_errors
@@ -47,17 +51,24 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     check_accelerator(cfg.trainer)
     checkpoint = load_checkpoint(cfg.ckpt_path, trusted=cfg.trust_checkpoint)
     model = model_from_checkpoint(checkpoint)
-    datamodule = data_from_checkpoint(checkpoint, to_plain(cfg.get("data")))
+    datamodule = data_from_checkpoint(checkpoint, to_plain(cfg.get("data")), typed_data_keys())
     check_net_fits_data(model.net, datamodule.input_shape, datamodule.num_classes)
     progress = [RichProgressBar()] if cfg.trainer.get("enable_progress_bar", True) else []
     trainer = instantiate(cfg.trainer, logger=False, callbacks=progress)
     results = trainer.test(model, datamodule=datamodule, verbose=False)[0]
     metrics = {name: float(value) for name, value in results.items()}
+    differences = datamodule.differences_from_training()
+    for difference in differences:
+        log.warning(
+            "Not the data of the checkpoint's run: %s. These metrics do not compare with its own.", difference
+        )
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = {
         "checkpoint": str(cfg.ckpt_path),
         "data": datamodule.name,
+        "data_identity": datamodule.identity(),
+        "same_data_as_training": None if datamodule.trained_identity is None else not differences,
         "metrics": metrics,
         "trained_with": training_environment(Path(cfg.ckpt_path)),
     }

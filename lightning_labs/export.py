@@ -5,10 +5,10 @@ python -m lightning_labs.export ckpt_path=... format=torchscript output=lenet5.p
 python -m lightning_labs.export ckpt_path=... format=state_dict
 
 The network (the checkpoint's ``model.net``, in eval mode) takes ``images`` (batch x C x H x W,
-normalised as at evaluation, any batch size) and gives ``logits`` (batch x classes). ONNX and
-TorchScript files are run on a random batch next to the PyTorch network and the largest absolute
-difference of their outputs is reported; a state_dict file is loaded back into a blank copy of the
-network and compared the same way.
+normalised as at evaluation, any batch size; C x H x W as in training unless ``data.*`` changes
+it) and gives ``logits`` (batch x classes). ONNX and TorchScript files are run on a random batch
+next to the PyTorch network and the largest absolute difference of their outputs is reported; a
+state_dict file is loaded back into a blank copy of the network and compared the same way.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from lightning_labs.checkpoint import load_checkpoint, model_from_checkpoint
-from lightning_labs.config import CONFIG_DIR
+from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
+from lightning_labs.checkpoint_data import typed_data_keys
+from lightning_labs.config import CONFIG_DIR, to_plain
 from lightning_labs.errors import clear_errors
 from lightning_labs.logs import get_logger, quiet_third_party
+from lightning_labs.models import check_net_fits_data
 
 log = get_logger(__name__)
 
@@ -149,6 +151,10 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     net = model.net.cpu().eval()
     input_shape = [int(n) for n in model.hparams["input_shape"]]
     num_classes = int(model.hparams["num_classes"])
+    if cfg.get("data"):  # data=/data.*: the input of that data (logged where unlike training's)
+        datamodule = data_from_checkpoint(checkpoint, to_plain(cfg.data), typed_data_keys())
+        input_shape = list(datamodule.input_shape)
+        check_net_fits_data(net, input_shape, num_classes)
     generator = torch.Generator().manual_seed(0)
     example = torch.randn(TRACE_BATCH, *input_shape, generator=generator)
     check = torch.randn(CHECK_BATCH, *input_shape, generator=generator)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 
 from lightning.pytorch.utilities import rank_zero_only
@@ -20,6 +21,8 @@ _NOISY_WARNINGS = (
     r".*torch\.jit\.trace(_method)?` is deprecated.*",  # TensorBoardLogger(log_graph=True) traces
     # Our DataModules save the training position themselves (ClassificationData.state_dict):
     r".*resuming from a checkpoint that ended before the epoch ended.*",
+    # A run resumed into a new folder carries its best checkpoint over and says so (callbacks/resume.py):
+    r".*The dirpath has changed from .*won't be reloaded.*",
 )
 
 
@@ -28,6 +31,26 @@ class RankZeroFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return rank_zero_only.rank == 0 and not str(record.msg).startswith(_NOISE)
+
+
+class LogFile(logging.FileHandler):
+    """The run's log file; when it cannot be written (a full disk), one line says so, then the console only.
+
+    A plain ``FileHandler`` prints a traceback for every record it fails to write: hundreds of
+    lines that bury the one message saying why the run stopped.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        err = sys.exc_info()[1]
+        if not isinstance(err, OSError):
+            super().handleError(record)
+            return
+        print(
+            f"Could not write the log file {self.baseFilename} ({err.strerror or err}): messages go "
+            "to the console only from now on.",
+            file=sys.stderr,
+        )
+        self.setLevel(logging.CRITICAL + 1)  # writes nothing more
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -15,12 +15,13 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.callbacks import DeviceStatsMonitor, LearningRateMonitor
+from lightning.pytorch.callbacks import DeviceStatsMonitor, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from lightning_labs.assembly import model_arguments
 from lightning_labs.callbacks import UnfreezeAtEpoch
+from lightning_labs.callbacks.resume import KeepBestAcrossResume
 from lightning_labs.checkpoint import check_checkpoint_fits, load_checkpoint, resolve_checkpoint_path
 from lightning_labs.checkpoint_io import AtomicCheckpointIO
 from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
@@ -67,6 +68,8 @@ def build(cfg: DictConfig) -> dict[str, Any]:
         callbacks.append(
             UnfreezeAtEpoch(cfg.model.unfreeze_at_epoch, cfg.model.get("unfreeze_lr_factor", 0.1))
         )
+    if cfg.get("ckpt_path"):
+        callbacks.append(KeepBestAcrossResume())
     loggers = instantiate_all(cfg.get("logger"))
     if not loggers:  # logger=none: callbacks that only feed a logger would refuse to start
         unused = [c for c in callbacks if isinstance(c, NEEDS_LOGGER)]
@@ -105,7 +108,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     output_dir = Path(cfg.paths.output_dir)
     ckpt_path, checkpoint = None, None
     if cfg.get("ckpt_path"):  # a bad file fails now, with our message, not after set-up
-        ckpt_path = resolve_checkpoint_path(str(cfg.ckpt_path), output_dir, Path(cfg.paths.log_dir))
+        run = {group: to_plain(cfg.get(group)) for group in ("model", "data", "optimizer", "scheduler")}
+        ckpt_path = resolve_checkpoint_path(str(cfg.ckpt_path), output_dir, Path(cfg.paths.log_dir), run)
         checkpoint = load_checkpoint(ckpt_path, trusted=not weights_only)
         log.info("Resuming from %s", ckpt_path)
     write_json(output_dir / "environment.json", run_info(cfg.get("seed")))
@@ -116,12 +120,14 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         check_checkpoint_fits(checkpoint, model, ckpt_path)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only)
+    check_trained(trainer)
     metrics = epoch_metrics(trainer)
+    # Read before testing: loading the best checkpoint restores the callback's state saved in it.
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
 
     if cfg.get("test"):
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if best:
-            log.info("Testing the best checkpoint: %s", best)
+            log.info("Testing the best checkpoint: %s%s", best, best_score(trainer.checkpoint_callback))
         else:
             log.warning("No best checkpoint was saved: testing the weights at the end of training")
         trainer.test(
@@ -138,13 +144,28 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "overrides": overrides,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
-        "best_checkpoint": trainer.checkpoint_callback.best_model_path
-        if trainer.checkpoint_callback
-        else None,
+        "best_checkpoint": best or None,
         "seconds": round(time.perf_counter() - started, 2),
     }
     write_json(output_dir / "metrics.json", summary)
     return metrics, objects
+
+
+def best_score(callback: ModelCheckpoint) -> str:
+    """`` (val/acc=0.9812)``: the score that made a checkpoint the best (empty without a monitor)."""
+    if not callback.monitor or callback.best_model_score is None:
+        return ""
+    return f" ({callback.monitor}={float(callback.best_model_score):.4f})"
+
+
+def check_trained(trainer: L.Trainer) -> None:
+    """Stop a run that made no training step: testing its untrained network would report chance."""
+    if trainer.global_step == 0:
+        raise RuntimeError(
+            "The run made no training step, so it was not tested: the accuracy of an untrained network "
+            "means nothing. Check that the training split holds images and that "
+            f"trainer.limit_train_batches (now {trainer.limit_train_batches}) is above 0."
+        )
 
 
 def command_line_overrides() -> list[str]:

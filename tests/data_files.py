@@ -51,18 +51,34 @@ def _class_images(rng: np.random.Generator, labels: np.ndarray, num_classes: int
     return pixels.clip(0, 255).astype(np.uint8).reshape(len(labels), 3072)
 
 
-def _dump(path: Path, obj: dict) -> None:
+def _bytes(value: object) -> object:
+    """Strings (alone or in a list) as ``bytes``: what ``pickle.load(encoding="bytes")`` returns."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return [v.encode() for v in value]
+    return value
+
+
+def _dump(path: Path, obj: dict, bytes_keys: bool = False) -> None:
+    """A pickle as the official files (protocol 2, text keys), or with ``bytes_keys`` as
+    written back by Python 3 after the dataset page's reader (``b"data"``, ``b"airplane"``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if bytes_keys:
+        obj = {key.encode(): _bytes(value) for key, value in obj.items()}
     with open(path, "wb") as file:
-        pickle.dump(obj, file, protocol=2)
+        pickle.dump(obj, file, protocol=pickle.DEFAULT_PROTOCOL if bytes_keys else 2)
 
 
-def write_cifar10(root: Path, per_batch: int = 40, n_test: int = 100, seed: int = 0) -> Path:
+def write_cifar10(
+    root: Path, per_batch: int = 40, n_test: int = 100, seed: int = 0, bytes_keys: bool = False
+) -> Path:
     """``root/cifar-10-batches-py``: data_batch_1..5, test_batch and batches.meta."""
     rng = np.random.default_rng(seed)
     folder = root / "cifar-10-batches-py"
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    _dump(folder / "batches.meta", {"label_names": names, "num_cases_per_batch": per_batch, "num_vis": 3072})
+    meta = {"label_names": names, "num_cases_per_batch": per_batch, "num_vis": 3072}
+    _dump(folder / "batches.meta", meta, bytes_keys)
     batches = [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", n_test)]
     for name, size in batches:
         labels = rng.integers(0, 10, size)
@@ -74,11 +90,14 @@ def write_cifar10(root: Path, per_batch: int = 40, n_test: int = 100, seed: int 
                 "data": _class_images(rng, labels, 10),
                 "filenames": [f"{name}_{i}.png" for i in range(size)],
             },
+            bytes_keys,
         )
     return root
 
 
-def write_cifar100(root: Path, n_train: int = 300, n_test: int = 100, seed: int = 0) -> Path:
+def write_cifar100(
+    root: Path, n_train: int = 300, n_test: int = 100, seed: int = 0, bytes_keys: bool = False
+) -> Path:
     """``root/cifar-100-python``: train, test and meta with fine and coarse labels."""
     rng = np.random.default_rng(seed)
     folder = root / "cifar-100-python"
@@ -88,6 +107,7 @@ def write_cifar100(root: Path, n_train: int = 300, n_test: int = 100, seed: int 
             "fine_label_names": [f"fine_{i}" for i in range(100)],
             "coarse_label_names": [f"coarse_{i}" for i in range(20)],
         },
+        bytes_keys,
     )
     for name, size in (("train", n_train), ("test", n_test)):
         labels = rng.integers(0, 100, size)
@@ -100,6 +120,7 @@ def write_cifar100(root: Path, n_train: int = 300, n_test: int = 100, seed: int 
                 "data": _class_images(rng, labels, 100),
                 "filenames": [f"{name}_{i}.png" for i in range(size)],
             },
+            bytes_keys,
         )
     return root
 

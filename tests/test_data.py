@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision.transforms.functional as TF
-from data_files import write_cifar10
+from data_files import write_cifar10, write_cifar100
+from lightning.pytorch.plugins.precision import Precision
 
 from lightning_labs.data import CIFARData, MNISTData, SyntheticData
 from lightning_labs.data.augment import random_crop, random_hflip
@@ -75,6 +76,21 @@ def test_cifar_reads_the_pickles(data_root: Path, variant: str, classes: int, fi
     assert len(dm.test_set) == 100
 
 
+@pytest.mark.parametrize("variant, write", [("cifar10", write_cifar10), ("cifar100", write_cifar100)])
+def test_cifar_pickles_with_bytes_keys_read_as_the_official_ones(tmp_path: Path, variant: str, write) -> None:
+    """Batches written back by Python 3 (b"data", b"labels", b"airplane"): same data, text names."""
+    write(tmp_path / "text")
+    write(tmp_path / "bytes", bytes_keys=True)
+    text, raw = (CIFARData(root=str(tmp_path / kind), variant=variant) for kind in ("text", "bytes"))
+    for dm in (text, raw):
+        dm.setup()
+    assert raw.class_names == text.class_names and all(type(n) is str for n in raw.class_names)
+    assert raw.class_names[0] in ("airplane", "fine_0")
+    for split in ("train_set", "val_set", "test_set"):
+        assert torch.equal(getattr(raw, split).images, getattr(text, split).images)
+        assert torch.equal(getattr(raw, split).labels, getattr(text, split).labels)
+
+
 def test_cifar_pixels_keep_the_channel_planes(tmp_path: Path) -> None:
     """The pickles store R, G and B planes one after another; images must come back as CHW."""
     import pickle
@@ -101,7 +117,24 @@ def test_missing_cifar_folder_says_where_it_looked_and_how_to_fix(tmp_path: Path
 def test_corrupt_cifar_pickle_is_reported(tmp_path: Path) -> None:
     write_cifar10(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"not a pickle")
-    with pytest.raises(ValueError, match=r"data_batch_3|truncated or corrupt"):
+    with pytest.raises(ValueError, match=r"data_batch_3.*truncated or corrupt"):
+        CIFARData(root=str(tmp_path)).setup("fit")
+
+
+def test_cifar_batch_of_the_other_variant_or_with_missing_labels_is_named(tmp_path: Path) -> None:
+    import pickle
+
+    write_cifar10(tmp_path)
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    with open(batch, "rb") as file:
+        content = pickle.load(file)
+    with open(batch, "wb") as file:  # a CIFAR-100 batch's label key, in a CIFAR-10 folder
+        pickle.dump({"data": content["data"], "fine_labels": content["labels"]}, file)
+    with pytest.raises(ValueError, match=r"data_batch_2 has no 'labels' entry \(it has: data, fine_labels\)"):
+        CIFARData(root=str(tmp_path)).setup("fit")
+    with open(batch, "wb") as file:  # one label too few: images and labels would shift
+        pickle.dump({"data": content["data"], "labels": content["labels"][:-1]}, file)
+    with pytest.raises(ValueError, match=r"data_batch_2: 122880 bytes of pixels for 39 labels"):
         CIFARData(root=str(tmp_path)).setup("fit")
 
 
@@ -141,6 +174,7 @@ def test_batches_are_normalised_and_augmented_only_in_training() -> None:
 
     class Training:
         training = True
+        precision_plugin = Precision()  # 32-true: no cast
 
     dm.trainer = Training()
     augmented, _ = dm.on_after_batch_transfer(batch, 0)

@@ -5,6 +5,7 @@ from lightning_labs.callbacks.inside import FeatureMaps, WeightHistograms
 from lightning_labs.callbacks.interrupt import CheckpointOnInterrupt
 from lightning_labs.callbacks.latency import LatencyBenchmark
 from lightning_labs.callbacks.model_facts import ModelFactsSummary
+from lightning_labs.callbacks.progress import EpochSummary, RichProgressBarFromOne
 from lightning_labs.callbacks.speed import EpochSpeed
 from lightning_labs.callbacks.unfreeze import UnfreezeAtEpoch
 
@@ -12,10 +13,12 @@ __all__ = [
     "CheckpointOnInterrupt",
     "ConfusionMatrixFigure",
     "EpochSpeed",
+    "EpochSummary",
     "FeatureMaps",
     "LatencyBenchmark",
     "ModelFactsSummary",
     "PredictionGrid",
+    "RichProgressBarFromOne",
     "UnfreezeAtEpoch",
     "WeightHistograms",
 ]

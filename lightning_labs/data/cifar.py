@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,9 +23,68 @@ def missing_files(root: Path, dataset: type[CIFAR10]) -> list[str]:
     return [name for name in names if not (folder / name).is_file()]
 
 
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as file:
-        return pickle.load(file, encoding="latin1")
+def _text(value: Any) -> Any:
+    """``value`` as ``str`` when it is ``bytes``: what Python 3 writes for CIFAR's Python 2 strings."""
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+
+
+def _unpickle(path: Path) -> dict[str, Any]:
+    """One CIFAR pickle as a dict with text keys.
+
+    The official pickles come from Python 2 and load with text keys; a batch written back by
+    Python 3 after the dataset page's own reader (``encoding="bytes"``), as students who cut a
+    subset do, has ``bytes`` keys (``b"data"``) and ``bytes`` class names (``b"airplane"``).
+    """
+    try:
+        with open(path, "rb") as file:
+            batch = pickle.load(file, encoding="latin1")
+    except Exception as err:
+        raise ValueError(
+            f"Could not read {path}: {err!r}. The file may be truncated or corrupt: delete the "
+            "folder and fetch it again (data.download=true)."
+        ) from None
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path} holds a {type(batch).__name__}, not the dict of a CIFAR pickle")
+    return {_text(key): value for key, value in batch.items()}
+
+
+def _entry(batch: dict[str, Any], key: str, path: Path) -> Any:
+    """``batch[key]``, or an error naming the file and the keys it does have."""
+    if key not in batch:
+        raise ValueError(
+            f"{path} has no {key!r} entry (it has: {', '.join(map(str, batch))}). Is it a file of "
+            "the other CIFAR variant? data=cifar10 reads cifar-10-batches-py/, data=cifar100 "
+            "reads cifar-100-python/."
+        )
+    return batch[key]
+
+
+def _read_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """The images (N x 3 x 32 x 32 uint8) and labels of one pickle, checked against each other."""
+    batch = _unpickle(path)
+    data, labels = _entry(batch, "data", path), _entry(batch, label_key, path)
+    try:
+        pixels = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else np.asarray(data)
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{path}: its 'data' or {label_key!r} entry is not an array of numbers ({err}): the "
+            "file is damaged or not a CIFAR batch; fetch it again (data.download=true)"
+        ) from None
+    if pixels.dtype != np.uint8:  # e.g. a subset written back as int64: fine if it holds bytes
+        if pixels.size and (pixels.dtype.kind not in "iu" or pixels.min() < 0 or pixels.max() > 255):
+            raise ValueError(
+                f"{path}: its pixels are {pixels.dtype}, not whole numbers from 0 to 255 as in "
+                "CIFAR; write the 'data' entry as uint8"
+            )
+        pixels = pixels.astype(np.uint8)
+    if pixels.size != len(labels) * 3 * 32 * 32:
+        raise ValueError(
+            f"{path}: {pixels.size} bytes of pixels for {len(labels)} labels, expected "
+            f"{len(labels)} x 3072 (3 x 32 x 32): the file is damaged or not a CIFAR batch; "
+            "fetch it again (data.download=true)"
+        )
+    return pixels.reshape(-1, 3, 32, 32), labels
 
 
 class CIFARData(InMemoryImageData):
@@ -74,18 +134,10 @@ class CIFARData(InMemoryImageData):
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         files = self.layout.train_list if train else self.layout.test_list
         label_key = "labels" if self.variant == "cifar10" else "fine_labels"
-        images, labels = [], []
-        for name, _ in files:
-            try:
-                batch = _unpickle(self.folder / name)
-                images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-                labels += batch[label_key]
-            except Exception as err:
-                raise ValueError(
-                    f"Could not read {self.folder / name}: {err!r}. The file may be truncated or "
-                    "corrupt: delete the folder and fetch it again (data.download=true)."
-                ) from None
-        self.class_names = list(
-            _unpickle(self.folder / self.layout.meta["filename"])[self.layout.meta["key"]]
+        batches = [_read_batch(self.folder / name, label_key) for name, _ in files]
+        meta = self.folder / self.layout.meta["filename"]
+        self.set_class_names(
+            [_text(n) for n in _entry(_unpickle(meta), self.layout.meta["key"], meta)], str(meta)
         )
-        return torch.from_numpy(np.concatenate(images)), torch.as_tensor(labels)
+        images, labels = zip(*batches, strict=True)
+        return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))

@@ -12,7 +12,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
-from lightning_labs.data.base import ClassificationData
+from lightning_labs.data.base import ClassificationData, fingerprint
 from lightning_labs.logs import get_logger
 
 log = get_logger(__name__)
@@ -31,8 +31,15 @@ def load_rgb(path: str) -> Image.Image:
     try:
         with open(path, "rb") as file:
             return Image.open(file).convert("RGB")
-    except OSError as err:  # PIL's UnidentifiedImageError and "image file is truncated" included
+    except (OSError, Image.DecompressionBombError) as err:  # UnidentifiedImageError, truncated files too
         raise OSError(f"Could not read the image {path}: {err}") from None
+
+
+def files_fingerprint(dataset: ImageFolder) -> str:
+    """A split's image files (paths below its folder) and their labels, as one short digest."""
+    start = len(dataset.root) + 1
+    lines = (f"{path[start:]}\t{label}\n".encode(errors="surrogateescape") for path, label in dataset.samples)
+    return fingerprint(*lines)
 
 
 BAD_IMAGE_POLICIES = ("fail", "skip")
@@ -123,6 +130,7 @@ class FolderData(ClassificationData):
             [v2.Resize(resize_size, antialias=True), v2.CenterCrop(image_size), *normalize]
         )
         self.datasets: dict[str, ImageFolder] = {}
+        self._fingerprints: dict[str, tuple[int, str]] = {}  # per split, taken once when it is set up
         self.classes_from = ""  # where class_names came from, for the error messages
 
     def split_folder(self, split: str) -> Path:
@@ -145,8 +153,14 @@ class FolderData(ClassificationData):
     def training_classes(self) -> list[str]:
         """The class names: the train folder's class folders, unless known (from a checkpoint)."""
         if not self.class_names:
-            self.class_names = class_folders(self.split_folder("train"))
-            self.classes_from = f"the class folders of {self.root / self.splits['train']}"
+            train = self.split_folder("train")
+            self.class_names = class_folders(train)
+            self.classes_from = f"the class folders of {train}"
+            if len(self.class_names) < 2:
+                raise ValueError(
+                    f"{train} has one class folder ({self.class_names[0]}): a classifier needs at least "
+                    "2 classes, each a sub-folder of images."
+                )
         return self.class_names
 
     @property
@@ -191,6 +205,10 @@ class FolderData(ClassificationData):
             if split not in self.datasets:
                 transform = self.train_transform if split == "train" else self.test_transform
                 self.datasets[split] = self._dataset(split, transform)
+                self._fingerprints[split] = (
+                    len(self.datasets[split]),
+                    files_fingerprint(self.datasets[split]),
+                )
                 log.info(
                     "%s: %d %s images in %d classes",
                     self.name,
@@ -198,6 +216,9 @@ class FolderData(ClassificationData):
                     split,
                     self.num_classes,
                 )
+
+    def split_fingerprints(self) -> dict[str, tuple[int, str]]:
+        return dict(self._fingerprints)
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         return self._loader(self.datasets.get("train"), train=True, collate_fn=self._collate)

@@ -24,7 +24,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from lightning_labs.data.augment import normalize, random_crop, random_hflip
-from lightning_labs.data.base import ClassificationData
+from lightning_labs.data.base import ClassificationData, fingerprint
 from lightning_labs.logs import get_logger
 
 log = get_logger(__name__)
@@ -47,6 +47,11 @@ class TensorImages(Dataset):
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.as_tensor(indices)
         return self.images[index], self.labels[index]
+
+    def fingerprint(self) -> str:
+        """Every label and 64 images spread over the split: a changed file or split shows."""
+        sample = self.images[:: max(1, len(self.images) // 64)].contiguous()
+        return fingerprint(self.labels.numpy().tobytes(), sample.numpy().tobytes())
 
 
 class TransformedImages(Dataset):
@@ -126,6 +131,12 @@ class InMemoryImageData(ClassificationData):
         self.val_set: TensorImages | None = None
         self.test_set: TensorImages | None = None
 
+    def split_fingerprints(self) -> dict[str, tuple[int, str]]:
+        splits = {"train": self.train_set, "val": self.val_set, "test": self.test_set}
+        return {
+            name: (len(split), split.fingerprint()) for name, split in splits.items() if split is not None
+        }
+
     def check_files(self) -> None:
         """Raise, naming the path and the fix, when the dataset's files are not where expected."""
 
@@ -140,20 +151,35 @@ class InMemoryImageData(ClassificationData):
                 f"{self.name}: the {'train' if train else 'test'} files hold {images.dtype} images "
                 f"of shape {tuple(images.shape[1:])}, expected uint8 {self.input_shape}"
             )
+        split = "train" if train else "test"
         if len(images) != len(labels) or len(labels) == 0:
             raise ValueError(
-                f"{self.name}: {len(images)} images but {len(labels)} labels in the "
-                f"{'train' if train else 'test'} split"
+                f"{self.name}: {len(images)} images but {len(labels)} labels in the {split} split"
             )
-        return TensorImages(images, labels.long())
+        labels = labels.long()
+        outside = labels[(labels < 0) | (labels >= self.num_classes)]
+        if len(outside):
+            raise ValueError(
+                f"{self.name}: {len(outside)} labels of the {split} split are outside "
+                f"0..{self.num_classes - 1} (e.g. {outside[0].item()}): the files do not belong to a "
+                f"{self.num_classes}-class dataset. Check the files (or the data config that names them)."
+            )
+        return TensorImages(images, labels)
 
     def setup(self, stage: str | None = None) -> None:
+        """Load the splits ``stage`` needs; training loads the test split too, so that a broken
+        test file stops the run before it trains rather than after."""
         self.check_files()
         if stage in ("fit", "validate", None) and self.train_set is None:
             full = self._checked_load(train=True)
             order = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.split_seed))
             n_val = max(1, round(len(full) * self.val_fraction))
             val, train = order[:n_val], order[n_val:]
+            if len(train) == 0:
+                raise ValueError(
+                    f"{self.name}: the training split is empty: all {len(full)} images went to validation "
+                    f"(data.val_fraction={self.val_fraction}). Lower data.val_fraction."
+                )
             self.val_set = TensorImages(full.images[val], full.labels[val])
             self.train_set = TensorImages(full.images[train], full.labels[train])
             log.info(
@@ -164,7 +190,7 @@ class InMemoryImageData(ClassificationData):
                 self.val_fraction,
                 self.split_seed,
             )
-        if stage in ("test", "predict", None) and self.test_set is None:
+        if stage in ("fit", "test", "predict", None) and self.test_set is None:
             self.test_set = self._checked_load(train=False)
             log.info("%s: %d test images", self.name, len(self.test_set))
 
@@ -203,14 +229,14 @@ class InMemoryImageData(ClassificationData):
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         # Lightning also sends the model's example input (a bare float tensor) through this hook
-        # for its summary; only the (uint8 images, labels) batches of the batched pipeline are
+        # for its graph; only the (uint8 images, labels) batches of the batched pipeline are
         # transformed here (per_sample batches arrive augmented and normalised).
         if self.pipeline == "per_sample" or not isinstance(batch, (tuple, list)):
-            return batch
+            return super().on_after_batch_transfer(batch, dataloader_idx)
         images, labels = batch
         if self.trainer is not None and self.trainer.training:
             images = self.augment(images)
-        return self._normalize(images), labels
+        return super().on_after_batch_transfer((self._normalize(images), labels), dataloader_idx)
 
     def _normalize(self, images: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.mean, device=images.device)

@@ -83,7 +83,7 @@ class MNISTData(InMemoryImageData):
                 f"Could not read MNIST from {self.root / 'MNIST' / 'raw'}: {err}. The files may "
                 "be truncated or corrupt: delete them and fetch them again (data.download=true)."
             ) from err
-        self.class_names = list(dataset.classes)
+        self.set_class_names(dataset.classes, self.source)
         if train:
             log.info("MNIST: using %s", self.source)
         return dataset.data.unsqueeze(1), dataset.targets

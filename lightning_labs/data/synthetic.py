@@ -41,6 +41,8 @@ class SyntheticData(InMemoryImageData):
         super().__init__(**kwargs)
         if len(input_shape) != 3:
             raise ValueError(f"data.input_shape must be [channels, height, width], got {list(input_shape)}")
+        if num_classes < 2:
+            raise ValueError(f"data.num_classes={num_classes}: a classifier needs at least 2 classes")
         self._num_classes = num_classes
         self.input_shape = tuple(int(d) for d in input_shape)
         self.sizes = {True: train_size, False: test_size}

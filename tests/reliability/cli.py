@@ -32,4 +32,5 @@ def run_tool(
         timeout=timeout,
         env={**environment, **env},
         stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: a probe may signal the whole group
     )
