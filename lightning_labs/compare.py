@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,12 @@ MISSING = "-"
 def lower_is_better(metric: str) -> bool:
     """Losses, times and errors sort ascending; accuracies and everything else descending."""
     return any(word in metric for word in LOWER_IS_BETTER)
+
+
+def ranked(value: float | None) -> bool:
+    """Whether a value takes part in the ranking: NaN or infinite (a diverged job) does not, as
+    NaN compares false with every number and would leave the job wherever it happened to be."""
+    return value is not None and math.isfinite(value)
 
 
 def format_value(name: str, value: float | None) -> str:
@@ -104,7 +111,8 @@ class Comparison:
 
 
 def compare_runs(root: Path, jobs: Sequence[Path], metric: str = "test/acc") -> Comparison:
-    """Read the jobs and sort them: best ``metric`` first, jobs without it next, unfinished ones last."""
+    """Read the jobs and sort them: best ``metric`` first, then jobs without a finite value of it
+    (not tested, or diverged to NaN/inf), unfinished ones last."""
     runs = [load_run(job, name=job.name) for job in jobs]
     finished = [run for run in runs if run.finished]
     if finished and all(run.value(metric) is None for run in finished):
@@ -116,7 +124,7 @@ def compare_runs(root: Path, jobs: Sequence[Path], metric: str = "test/acc") -> 
 
     def order(run: Run) -> tuple[int, float]:
         value = run.value(metric)
-        if value is None:
+        if not ranked(value):
             return (1 if run.finished else 2), 0.0
         return 0, sign * value
 
@@ -143,7 +151,7 @@ def rich_table(comparison: Comparison) -> rich.table.Table:
         table.add_column(key, style="cyan")
     for name in comparison.columns:
         table.add_column(name, justify="right", style="bold" if name == comparison.metric else None)
-    best = next((r for r in comparison.runs if r.value(comparison.metric) is not None), None)
+    best = next((r for r in comparison.runs if ranked(r.value(comparison.metric))), None)
     for run in comparison.runs:
         cells = [escape(run.name) if run.finished else f"{escape(run.name)} [red](unfinished)[/red]"]
         cells += [escape(run.settings.get(key, MISSING)) for key in comparison.keys]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,18 +30,20 @@ def save(figure: Figure, path: Path, dpi: int = 120) -> Path:
 def bar_chart(labels: Sequence[str], values: Sequence[float | None], metric: str, title: str) -> Figure:
     """One horizontal bar per job, the first at the top, its value written at the bar's end.
 
-    Jobs without a value get no bar and "no value" in its place.
+    Jobs without a value get no bar and "no value" in its place; a NaN or infinite value (a
+    diverged job) gets no bar and its value written, as matplotlib cannot scale an axis to it.
     """
     count = max(len(labels), 1)
     longest = max((len(label) for label in labels), default=10)
     figure, axis = plt.subplots(figsize=(min(6.0 + 0.09 * longest, 14.0), 1.3 + 0.55 * count))
-    known = [v for v in values if v is not None]
+    widths = [v if v is not None and math.isfinite(v) else 0.0 for v in values]
+    known = [v for v in values if v is not None and math.isfinite(v)]
     top = max(known, default=1.0) or 1.0
     positions = range(len(labels))
-    axis.barh(positions, [v if v is not None else 0.0 for v in values], color="tab:blue", height=0.6)
-    for y, value in zip(positions, values, strict=True):
+    axis.barh(positions, widths, color="tab:blue", height=0.6)
+    for y, value, width in zip(positions, values, widths, strict=True):
         text = "no value (unfinished)" if value is None else f"{value:.4f}"
-        axis.text((value or 0.0) + 0.01 * abs(top), y, text, va="center", fontsize=9)
+        axis.text(width + 0.01 * abs(top), y, text, va="center", fontsize=9)
     axis.set_yticks(list(positions), list(labels), fontsize=9)
     axis.invert_yaxis()
     axis.set_xlim(0, max(top * 1.18, 1e-9) if min(known, default=0.0) >= 0 else None)

@@ -122,7 +122,7 @@ def test_compare_tabulates_every_job_with_the_settings_that_differ(sweep: Path) 
     markdown = (sweep / "comparison.md").read_text()
     assert markdown.count("\n| ") == 5  # header + 4 jobs
     assert "| model.pool | model.act |" in markdown and "Unfinished jobs: none." in markdown
-    assert "`model=lenet5`" in markdown  # shared settings listed once, not as columns
+    assert "\nShared by all jobs: `model=lenet5` " in markdown  # listed once, not as columns
     assert_links_resolve(sweep / "comparison.md")
     for name in ("comparison.png", "curves.png"):
         assert_png(sweep / name)
@@ -136,7 +136,8 @@ def test_an_unfinished_job_is_listed_and_keeps_its_settings(sweep: Path, tmp_pat
     copy = shutil.copytree(sweep, tmp_path / "sweep", ignore=shutil.ignore_patterns("report", "comparison.*"))
     (copy / "2" / "metrics.json").unlink()
     assert compare.main([str(copy)]) == 0
-    assert "unfinished" in capsys.readouterr().out
+    printed = " ".join(capsys.readouterr().out.split())  # rich wraps to the terminal's width
+    assert "Unfinished jobs (no metrics.json: crashed, stopped or still running): 2." in printed
 
     comparison = compare.load_comparison(copy)
     last = comparison.runs[-1]
@@ -180,22 +181,23 @@ def test_the_report_of_one_run_shows_environment_model_curves_metrics_and_pictur
     links = assert_links_resolve(report_md)
 
     environment = json.loads((job / "environment.json").read_text())
-    assert environment["hostname"] in text and environment["torch"] in text
+    assert f"| host | {environment['hostname']} |" in text and f"| torch | {environment['torch']} |" in text
     assert LENET5_PARAMS in text
     assert "<details><summary>" in text and "```yaml" in text and "limit_train_batches: 3" in text
     assert "- `model.pool=max`" in text
     assert f"| test/acc | {final_metrics(job)['metrics']['test/acc']:.4f} |" in text
     assert links[:3] == ["curves.png", "predictions_test.png", "confusion_matrix_test.png"]
     assert "feature_maps_input.png" in links
-    for heading in (
+    headings = re.findall(r"^## .+$", text, re.MULTILINE)
+    assert headings == [
         "## Environment",
         "## Configuration",
         "## Model",
         "## Curves",
         "## Final metrics",
         "## Pictures",
-    ):
-        assert heading in text
+        "## Latency",
+    ]
     assert "No benchmark.json" in text
     assert_png(job / "report" / "curves.png")
     assert_png(job / "report" / "predictions_test.png")

@@ -43,13 +43,21 @@ def test_lenet5_has_the_classic_layout() -> None:
     assert LeNet5(in_channels=3, image_size=(32, 32))(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
 
 
+ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU)
+POOLS = (nn.AvgPool2d, nn.MaxPool2d)
+
+
 @pytest.mark.parametrize("act, cls", [("sigmoid", nn.Sigmoid), ("tanh", nn.Tanh), ("gelu", nn.GELU)])
 @pytest.mark.parametrize("pool, pool_cls", [("avg", nn.AvgPool2d), ("max", nn.MaxPool2d)])
 def test_activation_and_pool_are_configurable(act: str, cls: type, pool: str, pool_cls: type) -> None:
-    for net in (LeNet5(act=act, pool=pool), ConvNet([8, "M", 16, "M"], act=act, pool=pool)):
-        kinds = {type(m) for m in net.modules()}
-        assert cls in kinds and pool_cls in kinds
-        assert nn.ReLU not in kinds or act == "relu"
+    # LeNet-5: an activation after each of its 3 convs and its hidden fc layer, a pool after the
+    # first 2 convs; the ConvNet: one per conv, one per "M".
+    for net, activations in (
+        (LeNet5(act=act, pool=pool), 4),
+        (ConvNet([8, "M", 16, "M"], act=act, pool=pool), 2),
+    ):
+        assert [type(m) for m in net.modules() if isinstance(m, ACTIVATIONS)] == [cls] * activations
+        assert [type(m) for m in net.modules() if isinstance(m, POOLS)] == [pool_cls] * 2
 
 
 def test_unknown_activation_lists_the_choices() -> None:
@@ -61,7 +69,8 @@ def test_convnet_knobs_change_the_network() -> None:
     base = ConvNet([16, "M", 32, "M"], global_pool=False, fc=[64], dropout=0.3, image_size=(32, 32))
     wide_k = ConvNet([16, "M", 32, "M"], global_pool=False, fc=[64], kernel_size=5, image_size=(32, 32))
     strided = ConvNet([16, 32], stride=2, global_pool=False, image_size=(32, 32))
-    assert params(wide_k) > params(base)
+    # 5x5 instead of 3x3 kernels: 16 more weights per (in, out) channel pair of the 3->16 and 16->32 convs.
+    assert params(wide_k) - params(base) == (25 - 9) * (3 * 16 + 16 * 32)
     assert any(isinstance(m, nn.Dropout) and m.p == 0.3 for m in base.modules())
     assert [m.out_features for m in base.modules() if isinstance(m, nn.Linear)] == [64, 10]
     # Two stride-2 convs take 32x32 to 8x8: the flattened head sees 32 * 8 * 8 features.
