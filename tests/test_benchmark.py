@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ def test_benchmark_writes_every_statistic_for_each_batch_size_and_variant(tmp_pa
     assert [(s.variant, s.reason) for s in skipped] == [("fp16", "fp16 autocast needs a CUDA device")]
 
     saved = json.loads((tmp_path / "benchmark.json").read_text())
-    assert saved["machine"]["cpu_cores"] >= 1 and saved["input_shape"] == [1, 28, 28]
+    assert saved["machine"]["cpu_cores"] == os.cpu_count() and saved["input_shape"] == [1, 28, 28]
     for result in saved["results"]:
         if "reason" not in result:
             assert set(STATS) <= set(result["stats"]) and len(result["times_ms"]) == 5
@@ -97,8 +98,25 @@ def test_latency_callback_logs_scalars_and_metrics(make_cfg) -> None:
     )
     metrics, _ = train(cfg)
     run = Path(cfg.paths.output_dir)
-    assert metrics["latency/cpu/eager/bs8/mean_ms"] > 0
-    assert json.loads((run / "metrics.json").read_text())["metrics"]["latency/cpu/eager/bs1/p90_ms"] > 0
+    # The run's metrics are the figures of benchmark.json, whose statistics are those of its timed calls.
+    saved = {
+        (r["device"], r["variant"], r["batch_size"]): r
+        for r in json.loads((run / "benchmark.json").read_text())["results"]
+    }
+    assert set(saved) == {("cpu", "eager", 1), ("cpu", "eager", 8)}
+    for batch_size, result in ((1, saved["cpu", "eager", 1]), (8, saved["cpu", "eager", 8])):
+        times = torch.tensor(result["times_ms"], dtype=torch.float64)
+        assert len(times) == 5 and times.min() > 0
+        assert result["stats"]["mean_ms"] == pytest.approx(float(times.mean()), rel=1e-9)
+        assert result["stats"]["p90_ms"] == pytest.approx(float(times.quantile(0.9)), rel=1e-9)
+        assert result["stats"]["images_per_s"] == pytest.approx(batch_size * 1000 / float(times.mean()))
+    assert metrics["latency/cpu/eager/bs8/mean_ms"] == pytest.approx(
+        saved["cpu", "eager", 8]["stats"]["mean_ms"]
+    )
+    written = json.loads((run / "metrics.json").read_text())["metrics"]
+    assert written["latency/cpu/eager/bs1/p90_ms"] == pytest.approx(
+        saved["cpu", "eager", 1]["stats"]["p90_ms"]
+    )
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()
     assert "latency/cpu/eager/bs1/images_per_s" in events.Tags()["scalars"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -14,7 +15,7 @@ from omegaconf.errors import MissingMandatoryValue
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
-from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint
+from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
 from lightning_labs.data import FolderData
 from lightning_labs.data.folder import IMAGENET_MEAN, IMAGENET_STD
 from lightning_labs.eval import evaluate
@@ -33,6 +34,24 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("folder")
     write_image_folder(root, NAMES, SIZES, size=(60, 45), splits=("train", "val", "test"))
     return root
+
+
+def counted_accuracies(path: Path, batches: int) -> tuple[float, float, int]:
+    """Top-1 and top-5 accuracy of ``path``'s network (eval mode) over the first ``batches`` of its
+    data's test split, counted from its predictions: (top-1, top-5, images)."""
+    checkpoint = load_checkpoint(path)
+    net = model_from_checkpoint(checkpoint).net.eval()
+    datamodule = data_from_checkpoint(checkpoint)
+    datamodule.setup("test")
+    top1 = top5 = total = 0
+    for batch in itertools.islice(datamodule.test_dataloader(), batches):
+        images, labels = datamodule.on_after_batch_transfer(batch, 0)
+        with torch.no_grad():
+            ranked = net(images).topk(5, dim=1).indices
+        top1 += int((ranked[:, 0] == labels).sum())
+        top5 += int((ranked == labels[:, None]).any(dim=1).sum())
+        total += len(labels)
+    return top1 / total, top5 / total, total
 
 
 def small(root: Path, **kwargs) -> FolderData:
@@ -175,7 +194,12 @@ def test_imagenet_config_fits_and_tests_with_top5(make_cfg, data_root: Path) -> 
     )
     metrics, objects = train(cfg)
     assert objects["trainer"].global_step == 6
-    assert 0 <= metrics["test/acc"] <= metrics["test/acc_top5"] <= 1 and "test/loss" in metrics
+    # The best checkpoint's over 2 test batches of 16: k/32, counted here from its predictions.
+    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+    top1, top5, images = counted_accuracies(best, batches=cfg.trainer.limit_test_batches)
+    assert images == 32
+    assert metrics["test/acc"] == pytest.approx(top1, abs=1e-6)
+    assert metrics["test/acc_top5"] == pytest.approx(top5, abs=1e-6) and "test/loss" in metrics
     assert objects["datamodule"].class_names == imagenet_wnids(6)
     assert objects["model"].hparams.net["image_size"] == [32, 32]
     run = Path(cfg.paths.output_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -116,6 +117,21 @@ def test_a_file_that_is_not_an_image_or_a_missing_path_is_named(
         predict(make_cfg(f"ckpt_path={checkpoint}", f"image={tmp_path / 'empty'}", config_name="predict"))
 
 
+def test_pictures_unlike_the_training_images_are_converted_and_said_once(
+    make_cfg, checkpoint: Path, tmp_path: Path, caplog
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.new("RGB", (40, 30), color=(200, 10, 10)).save(folder / "photo_a.png")
+    Image.new("RGB", (40, 30), color=(10, 200, 10)).save(folder / "photo_b.png")
+    Image.new("L", (28, 28), color=40).save(folder / "digit.png")  # as in training: not converted
+    with caplog.at_level(logging.WARNING):
+        predictions = predict(make_cfg(f"ckpt_path={checkpoint}", f"image={folder}", config_name="predict"))
+    assert len(predictions) == 3
+    said = [record.getMessage() for record in caplog.records if "Converted" in record.getMessage()]
+    assert said == ["Converted 2 image(s) from RGB 40x30 (x2) to grey 28x28 to match training (1x28x28)"]
+
+
 def test_command_line_predict_prints_a_table_per_image(checkpoint: Path, tmp_path: Path) -> None:
     image = tmp_path / "grey.png"
     Image.new("L", (28, 28), color=40).save(image)
@@ -136,5 +152,12 @@ def test_command_line_predict_prints_a_table_per_image(checkpoint: Path, tmp_pat
     written = json.loads((tmp_path / "cli" / "predictions.json").read_text())
     top = written["predictions"][0]["top"]
     assert len(top) == 3
-    assert str(image) in result.stdout and "probability" in result.stdout
-    assert all(entry["class"] in result.stdout for entry in top)
+    # The image's own line (not the config's image=... or a log line), then its table, row by row.
+    lines = result.stdout.splitlines()
+    assert lines.count(str(image)) == 1
+    table = lines[lines.index(str(image)) + 1 :]
+    assert [cell.strip() for cell in table[1].strip("┃").split("┃")] == ["#", "class", "probability"]
+    rows = [[cell.strip() for cell in line.strip("│").split("│")] for line in table if line.startswith("│")]
+    assert rows == [
+        [str(rank), entry["class"], f"{entry['probability']:.4f}"] for rank, entry in enumerate(top, start=1)
+    ]

@@ -56,7 +56,14 @@ def test_a_short_run_logs_curves_pictures_histograms_graph_and_hparams(make_cfg)
     assert {"weights/features.0.weight", "weights/classifier.2.weight"} <= set(tags["histograms"])
     assert tags["graph"]
     assert "_hparams_/experiment" in accumulator.PluginTagToContent("hparams")
-    assert metrics["time/images_per_second"] > 0
+    # Each epoch trains 6 batches of 64 images in at most its epoch_seconds (which add validation).
+    rates = [e.value for e in accumulator.Scalars("time/images_per_second")]
+    seconds = [e.value for e in accumulator.Scalars("time/epoch_seconds")]
+    assert len(rates) == len(seconds) == 2 and metrics["time/images_per_second"] == pytest.approx(rates[-1])
+    assert all(
+        rate * epoch_seconds >= 6 * 64 * (1 - 1e-6)
+        for rate, epoch_seconds in zip(rates, seconds, strict=True)
+    )
     assert json.loads((run / "environment.json").read_text())["torch"] == torch.__version__
 
 

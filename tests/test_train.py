@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hydra.errors import MissingConfigException
 from lightning.pytorch.callbacks import Callback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint
+from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
 from lightning_labs.eval import evaluate
-from lightning_labs.train import train
+from lightning_labs.train import build, train
+
+
+def checkpoint_accuracy(path: Path, batches: int | None, k: int = 1) -> tuple[float, int]:
+    """Top-k accuracy of ``path``'s network (eval mode) over the first ``batches`` of its data's
+    test split, counted here from its predictions: (correct / images, images)."""
+    checkpoint = load_checkpoint(path)
+    net = model_from_checkpoint(checkpoint).net.eval()
+    datamodule = data_from_checkpoint(checkpoint)
+    datamodule.setup("test")
+    correct = total = 0
+    for batch in itertools.islice(datamodule.test_dataloader(), batches):
+        images, labels = datamodule.on_after_batch_transfer(batch, 0)
+        with torch.no_grad():
+            top = net(images).topk(k, dim=1).indices
+        correct += int((top == labels[:, None]).any(dim=1).sum())
+        total += len(labels)
+    return correct / total, total
 
 
 def scalars(run_dir: Path, tag: str) -> list[float]:
@@ -70,7 +90,11 @@ def test_each_model_fits_and_tests_on_its_data(make_cfg, overrides: list[str]) -
     cfg = make_cfg(*overrides)
     metrics, objects = train(cfg)
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
-    assert 0.0 <= metrics["test/acc"] <= 1.0 and "test/loss" in metrics
+    # test/acc is the best checkpoint's over 2 test batches: k/n, counted here from its predictions.
+    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+    accuracy, images = checkpoint_accuracy(best, batches=cfg.trainer.limit_test_batches)
+    assert images == 2 * cfg.data.batch_size
+    assert metrics["test/acc"] == pytest.approx(accuracy, abs=1e-6) and "test/loss" in metrics
     assert objects["trainer"].global_step == 6
     assert (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").is_file()
 
@@ -87,6 +111,65 @@ def test_cnn_beats_chance_on_cifar_format_files(make_cfg) -> None:
     )
     metrics, _ = train(cfg)
     assert metrics["test/acc"] > 0.3  # chance is 0.1
+
+
+# Callbacks whose pictures and statistics a test of the figures does not need (they cost seconds).
+PICTURES_OFF = [
+    f"callbacks.{name}=null"
+    for name in ("prediction_grid", "confusion_matrix", "feature_maps", "weight_histograms", "device_stats")
+]
+
+
+def test_evaluation_losses_are_the_plain_cross_entropy(make_cfg) -> None:
+    """val/loss and test/loss leave out the training loss's label smoothing."""
+    cfg = make_cfg("module.label_smoothing=0.1", *PICTURES_OFF)
+    metrics, objects = train(cfg)
+    model, datamodule = objects["model"], objects["datamodule"]  # one epoch: best = last weights
+    model.eval()
+    for stage, limit in (("val", cfg.trainer.limit_val_batches), ("test", cfg.trainer.limit_test_batches)):
+        loader = getattr(datamodule, f"{stage}_dataloader")()
+        batches = [datamodule.on_after_batch_transfer(b, 0) for b in itertools.islice(loader, limit)]
+        with torch.no_grad():
+            logits = torch.cat([model(images) for images, _ in batches])
+        labels = torch.cat([labels for _, labels in batches])
+        assert metrics[f"{stage}/loss"] == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-5)
+
+
+def test_each_epoch_logs_one_line_with_its_final_figures(make_cfg, caplog) -> None:
+    """The line of epoch N holds epoch N's logged train/loss; the bar counts epochs from 1."""
+    cfg = make_cfg(
+        "trainer=cpu",
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=6",
+        "trainer.limit_val_batches=2",
+        "trainer.check_val_every_n_epoch=2",  # epoch 1 has no validation: its line shows none
+        "trainer.log_every_n_steps=1",
+        "callbacks.model_facts=null",
+        *PICTURES_OFF,
+        fast=False,
+    )
+    objects = build(cfg)
+    trainer, model = objects["trainer"], objects["model"]
+    with caplog.at_level("INFO"):
+        trainer.fit(model, datamodule=objects["datamodule"])
+    lines = [r.getMessage() for r in caplog.records if r.name == "lightning_labs.callbacks.progress"]
+    run = Path(cfg.paths.output_dir)
+    train_losses, val_losses = scalars(run, "train/loss"), scalars(run, "val/loss")
+    assert len(lines) == 2 and len(train_losses) == 2 and len(val_losses) == 1
+    assert re.fullmatch(
+        rf"Epoch 1/2: train/loss {train_losses[0]:.4f}, train/acc \d\.\d{{4}}, \d+\.\d s", lines[0]
+    )
+    assert re.fullmatch(
+        rf"Epoch 2/2: train/loss {train_losses[1]:.4f}, train/acc \d\.\d{{4}}, "
+        rf"val/loss {val_losses[0]:.4f}, val/acc \d\.\d{{4}}, \d+\.\d s",
+        lines[1],
+    )
+
+    bar = trainer.progress_bar_callback
+    task = bar.progress.tasks[bar.train_progress_bar_id]
+    assert task.description.strip() == "Epoch 2/2"  # Lightning's own bar: "Epoch 1/1"
+    shown = bar._metric_component.render(task).plain
+    assert f"train/loss: {train_losses[1]:.3f}" in shown  # the last epoch's, not the one before
 
 
 class CrashAtEpoch(Callback):
@@ -231,9 +314,14 @@ def test_command_line_multirun_gives_one_directory_per_job(tmp_path: Path, data_
     assert [p.name for p in jobs] == ["0", "1"]
     pools = set()
     for job in jobs:
-        assert json.loads((job / "metrics.json").read_text())["metrics"]["test/acc"] >= 0
+        accuracy, images = checkpoint_accuracy(job / "checkpoints" / "best.ckpt", batches=1)
+        assert images == 64  # one test batch of data=mnist
+        test_acc = json.loads((job / "metrics.json").read_text())["metrics"]["test/acc"]
+        assert test_acc == pytest.approx(accuracy, abs=1e-6)
         assert list((job / "tensorboard").glob("events.out.tfevents.*"))
-        assert (job / "train.log").read_text().count("Testing the best checkpoint") == 1
+        log = (job / "train.log").read_text()
+        assert log.count("Testing the best checkpoint") == 1
+        assert log.count("Epoch 1/1: train/loss ") == 1  # the per-epoch line, in the log file too
         overrides = json.loads((job / "metrics.json").read_text())["overrides"]
         pools |= {o.removeprefix("model.pool=") for o in overrides if o.startswith("model.pool=")}
     assert pools == {"max", "avg"}
@@ -266,6 +354,7 @@ def test_a_users_own_network_plugs_in_from_the_command_line(make_cfg) -> None:
     assert checkpoint["hyper_parameters"]["net"]["_target_"].endswith("TinyUserNet")
 
 
+@pytest.mark.slow  # 15 epochs: 30 s on a quiet machine, minutes on a busy one (make test ARGS="-m slow")
 def test_default_recipe_reaches_98_percent_on_the_bundled_mnist_sample(tmp_path: Path) -> None:
     """The README's main job, as shipped: LeNet-5, bundled real digits, 15 epochs."""
     from hydra import compose, initialize_config_dir
