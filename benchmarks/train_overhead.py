@@ -29,7 +29,7 @@ from common import write_result
 from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
 from lightning_labs.distributed import optimizer_arguments
 from lightning_labs.logs import quiet_third_party
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 # name, overrides, batch size, timed steps
 CASES = [

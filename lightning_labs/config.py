@@ -10,7 +10,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from lightning_labs.distributed import if_rank_zero, run_stamp
+from lightning_labs.launch import if_rank_zero, run_stamp
 
 
 def config_dir() -> Path:

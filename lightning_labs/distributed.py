@@ -9,52 +9,19 @@ id, the SLURM job and step), and only rank zero writes into it.
 
 from __future__ import annotations
 
-import os
-from datetime import datetime
 from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_labs.launch import int_env, torchrun_run_id
 from lightning_labs.logs import get_logger
 
 log = get_logger(__name__)
 
 LR_SCALING = (None, "linear")
-
-
-def _int_env(name: str, default: int = 1) -> int:
-    return int(os.environ.get(name) or default)
-
-
-def _torchrun_run_id() -> str | None:
-    """torchrun's rendezvous id ("none" when it was not given) if torchrun started this process."""
-    return os.environ.get("TORCHELASTIC_RUN_ID")
-
-
-def run_stamp() -> str:
-    """The run directory's name below ``outputs/<task>/``, the same on every rank of one job.
-
-    ``<date>/<time to the microsecond>`` for a job started by one command (Lightning passes
-    that directory on to the ranks it starts); ``torchrun-<rendezvous id>`` for torchrun with
-    more than one rank; ``slurm-<job>[_<array task>].<step>`` for ``srun`` with more than one task.
-    """
-    run_id = _torchrun_run_id()
-    if run_id not in (None, "", "none") and _int_env("WORLD_SIZE") > 1:
-        return f"torchrun-{run_id}"
-    if "SLURM_STEP_ID" in os.environ and _int_env("SLURM_NTASKS") > 1:
-        array = os.environ.get("SLURM_ARRAY_TASK_ID")
-        job = os.environ["SLURM_JOB_ID"] + (f"_{array}" if array else "")
-        return f"slurm-{job}.{os.environ['SLURM_STEP_ID']}"
-    return datetime.now().strftime("%Y-%m-%d/%H-%M-%S.%f")
-
-
-def if_rank_zero(value: Any) -> Any:
-    """``value`` on global rank zero, else None: what the other ranks write (``hydra.output_subdir``)."""
-    return value if rank_zero_only.rank == 0 else None
 
 
 def uses_ddp(trainer_cfg: DictConfig) -> bool:
@@ -77,7 +44,7 @@ def check_launch(cfg: DictConfig) -> None:
             "scripts/slurm/train.sbatch)."
         )
     explicit_dir = any(o.startswith("hydra.run.dir=") for o in hydra_cfg.overrides.hydra)
-    if _torchrun_run_id() == "none" and _int_env("WORLD_SIZE") > 1 and not explicit_dir:
+    if torchrun_run_id() == "none" and int_env("WORLD_SIZE") > 1 and not explicit_dir:
         raise RuntimeError(
             "torchrun started this job without a rendezvous id, so its ranks cannot agree on one run "
             "directory. Add --rdzv-id=<a name unique to this job> (or --standalone on one node), or "

@@ -16,9 +16,9 @@ from typing import TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.utilities import rank_zero_only
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
+
+from lightning_labs.launch import global_rank
 
 # Not rank-zero filtered: an error on any DDP rank is shown (the log file keeps rank 0's).
 log = logging.getLogger(__name__)
@@ -60,6 +60,13 @@ def _message(err: BaseException) -> str:
     return text
 
 
+def _stopped_by_sigterm(err: BaseException) -> bool:
+    """Whether ``err`` is Lightning's stop on SIGTERM (looked up only if Lightning is loaded: a
+    command that fails before importing it fails in about a second)."""
+    exceptions = sys.modules.get("lightning.pytorch.utilities.exceptions")
+    return exceptions is not None and isinstance(err, exceptions.SIGTERMException)
+
+
 def _in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
@@ -75,15 +82,17 @@ def clear_errors(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
     def run(cfg: DictConfig) -> T:
         try:
             return task(cfg)
-        except SIGTERMException:  # the checkpoint was saved by CheckpointOnInterrupt
+        except SystemExit as err:  # Lightning's stop on SIGTERM is a SystemExit
+            if not _stopped_by_sigterm(err):
+                raise
             log.error("Stopped by SIGTERM. Resume with ckpt_path=last (or the path of the run's last.ckpt).")
-            sys.exit(EXIT_SIGTERM)
+            sys.exit(EXIT_SIGTERM)  # the checkpoint was saved by CheckpointOnInterrupt
         except Exception as err:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             _traceback_to_log_files(err)
             where = " and ".join(_log_files())
-            rank = f"[rank {rank_zero_only.rank}] " if rank_zero_only.rank else ""
+            rank = f"[rank {global_rank()}] " if global_rank() else ""
             log.error("%s%s: %s", rank, type(err).__name__, _message(err))
             log.error("(traceback in %s; HYDRA_FULL_ERROR=1 prints it here)", where or "no log file")
             if _in_sweep():

@@ -24,7 +24,7 @@ from lightning_labs.console import print_metrics
 from lightning_labs.errors import clear_errors
 from lightning_labs.logs import get_logger, quiet_third_party
 from lightning_labs.models import check_net_fits_data
-from lightning_labs.train import check_accelerator
+from lightning_labs.training import check_accelerator
 
 log = get_logger(__name__)
 

@@ -6,7 +6,7 @@ import logging
 import sys
 import warnings
 
-from lightning.pytorch.utilities import rank_zero_only
+from lightning_labs.launch import global_rank
 
 # Messages that say nothing about the user's run: product tips, and warnings that do not apply here
 # (a DataLoader without workers is the fast choice for tensor-resident data; frozen BatchNorm layers
@@ -30,7 +30,7 @@ class RankZeroFilter(logging.Filter):
     """Passes the records of global rank 0, less product tips; the run's log file uses it too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return rank_zero_only.rank == 0 and not str(record.msg).startswith(_NOISE)
+        return global_rank() == 0 and not str(record.msg).startswith(_NOISE)
 
 
 class LogFile(logging.FileHandler):

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from hydra.experimental.callback import Callback
-from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
+
+from lightning_labs.launch import global_rank
 
 LOCK_FILE = ".run.lock"
 
@@ -97,7 +98,7 @@ class CheckOutputFolder(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         folder = Path(config.hydra.run.dir)
         check_writable(folder, "hydra.run.dir")
-        if rank_zero_only.rank == 0:
+        if global_rank() == 0:
             self.lock = claim(folder, "hydra.run.dir")
             if config.get("task_name") == "train":
                 check_no_earlier_checkpoints(folder, config.get("ckpt_path"))
@@ -105,7 +106,7 @@ class CheckOutputFolder(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         folder = Path(config.hydra.sweep.dir)
         check_writable(folder, "hydra.sweep.dir")
-        if rank_zero_only.rank == 0:
+        if global_rank() == 0:
             self.lock = claim(folder, "hydra.sweep.dir")
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -19,7 +19,7 @@ from lightning_labs.config import CONFIG_DIR
 from lightning_labs.latency import Measurement, Skipped, measure_latency, time_calls
 from lightning_labs.latency_report import STATS
 from lightning_labs.models import LeNet5
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 
 def bench_cfg(tmp_path: Path, *overrides: str):

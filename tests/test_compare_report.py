@@ -23,7 +23,7 @@ from lightning_labs.data.mnist import BUNDLED_SAMPLE
 from lightning_labs.latency import Measurement, Skipped
 from lightning_labs.latency_report import write_results
 from lightning_labs.runs import find_jobs, load_run
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_MINI = REPO.parent / "shared" / "data" / "mnist-mini"

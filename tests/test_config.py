@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +17,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from lightning_labs.config import CONFIG_DIR, to_plain
-from lightning_labs.distributed import optimizer_arguments, run_stamp
+from lightning_labs.distributed import optimizer_arguments
+from lightning_labs.launch import run_stamp
 from lightning_labs.models import check_net_fits_data, complete_net_config
 from lightning_labs.module import ClassifierModule
 
@@ -126,3 +129,20 @@ def test_run_directories_are_named_to_the_microsecond(monkeypatch) -> None:
     stamp = run_stamp()
     assert re.fullmatch(r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d\.\d{6}", stamp), stamp  # to the microsecond
     assert before <= datetime.strptime(stamp, "%Y-%m-%d/%H-%M-%S.%f") <= datetime.now()
+
+
+def test_a_mistyped_command_is_refused_before_torch_and_lightning_load(tmp_path: Path) -> None:
+    """What runs before the train command's own code (the command module, Hydra's callbacks and
+    logging set-up, the resolvers) imports neither torch nor Lightning, which take about 5 s: a
+    wrong option or value is refused in about a second."""
+    probe = (
+        "import sys, lightning_labs.train, lightning_labs.output_folder, lightning_labs.logs; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'lightning', 'torchvision'}))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+    command = ["-m", "lightning_labs.train", "model=resnet9", f"hydra.run.dir={tmp_path}"]
+    refused = subprocess.run([sys.executable, "-X", "importtime", *command], capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert "Could not find 'model/resnet9'" in refused.stderr
+    assert not re.search(r"\|\s+(torch|lightning)\n", refused.stderr)  # -X importtime lists each module

@@ -18,9 +18,9 @@ import pytest
 from data_files import write_mnist
 
 from lightning_labs.checkpoint import load_checkpoint
-from lightning_labs.distributed import run_stamp
 from lightning_labs.eval import evaluate
-from lightning_labs.train import build
+from lightning_labs.launch import run_stamp
+from lightning_labs.training import build
 
 PROBES = Path(__file__).parent / "probes"
 TWO_CPU_PROCESSES = ("trainer=ddp_cpu", "trainer.devices=2")

@@ -27,7 +27,7 @@ from lightning_labs.checkpoint_data import merged_data_config
 from lightning_labs.config import CONFIG_DIR
 from lightning_labs.eval import evaluate
 from lightning_labs.export import export
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 SMALL = ["data.image_size=32", "data.resize_size=36"]
 QUICK_EVAL = ["trainer=cpu", "trainer.enable_progress_bar=false", "trainer.limit_test_batches=null"]

@@ -17,7 +17,7 @@ import torch
 from lightning_labs.checkpoint import load_checkpoint, model_from_checkpoint
 from lightning_labs.export import export
 from lightning_labs.models import LeNet5
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 
 @pytest.fixture

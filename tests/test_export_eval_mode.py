@@ -24,7 +24,7 @@ from lightning_labs.checkpoint import load_checkpoint, model_from_checkpoint
 from lightning_labs.data import ClassificationData
 from lightning_labs.export import export
 from lightning_labs.predict import predict
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 SMALL_CNN = [
     "model=cnn",

@@ -19,7 +19,7 @@ from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, mod
 from lightning_labs.data import FolderData
 from lightning_labs.data.folder import IMAGENET_MEAN, IMAGENET_STD
 from lightning_labs.eval import evaluate
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 # Written in no particular order; ImageFolder numbers the classes by sorted folder name.
 NAMES = ["n01514859", "zebra", "n01440764", "Ant"]

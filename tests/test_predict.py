@@ -16,7 +16,7 @@ from PIL import Image
 
 from lightning_labs.checkpoint import load_checkpoint
 from lightning_labs.predict import predict
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 
 def save_digit(image, path: Path) -> Path:

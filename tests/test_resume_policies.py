@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from lightning_labs.checkpoint import load_checkpoint
 from lightning_labs.config import CONFIG_DIR
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 # A cheap run: no logger, the weights zeroed from epoch 1 on (see ZeroWeightsFrom).
 QUIET = ["logger=none", "seed=3", "+callbacks.spoil._target_=test_resume_policies.ZeroWeightsFrom"]

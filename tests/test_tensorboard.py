@@ -16,7 +16,7 @@ from lightning_labs.callbacks.figures import confusion_figure, prediction_grid
 from lightning_labs.callbacks.inside import conv_stages, record_outputs
 from lightning_labs.config import CONFIG_DIR, to_plain
 from lightning_labs.models import LeNet5, build_net
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 
 def events(run_dir: Path) -> EventAccumulator:

@@ -19,7 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
 from lightning_labs.eval import evaluate
-from lightning_labs.train import build, train
+from lightning_labs.training import build, train
 
 
 def checkpoint_accuracy(path: Path, batches: int | None, k: int = 1) -> tuple[float, int]:

@@ -17,7 +17,7 @@ from lightning_labs.inspect import inspect_models
 from lightning_labs.models import build_net, freeze, torchvision_net
 from lightning_labs.models.facts import model_facts
 from lightning_labs.models.surgery import apply_edits
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 RESNET18 = {"_target_": "lightning_labs.models.torchvision_net", "arch": "resnet18"}
 FINETUNE = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]

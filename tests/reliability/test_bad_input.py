@@ -10,7 +10,8 @@ import pytest
 from cli import QUICK, run_tool
 from data_files import write_cifar10, write_image_folder
 
-from lightning_labs.train import train
+from lightning_labs.eval import evaluate
+from lightning_labs.training import train
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +76,12 @@ def unwritable_output(data_root: Path, tmp: Path) -> list[str]:
     return [f"hydra.run.dir={tmp / 'a-file' / 'run'}"]
 
 
+Make = list[str] | Callable[[Path, Path], list[str]]
+
 # (case, tool, overrides or a function making the bad input in a temporary folder, message).
-CASES: list[tuple[str, str, list[str] | Callable[[Path, Path], list[str]], str]] = [
+# From the command line: what Hydra and the config checks refuse before torch loads (about a
+# second each), and one case found in the files, for the whole path to one message and exit 1.
+CLI_CASES: list[tuple[str, str, Make, str]] = [
     ("unknown model", "train", ["model=resnet9"], "Could not find 'model/resnet9'"),
     ("unknown trainer", "train", ["trainer=tpu"], "Could not find 'trainer/tpu'"),
     (
@@ -93,7 +98,19 @@ CASES: list[tuple[str, str, list[str] | Callable[[Path, Path], list[str]], str]]
     ),
     ("learning rate 0", "train", ["optimizer.lr=0"], "optimizer.lr=0 (must be a number above 0)"),
     ("zero epochs", "train", ["trainer.max_epochs=0"], "trainer.max_epochs=0 (must be at least 1)"),
+    ("output folder that cannot be made", "train", unwritable_output, "a-file"),
     ("missing data folder", "train", lambda d, t: [f"data.root={t / 'nowhere'}"], "No MNIST found at"),
+    (
+        "unreadable checkpoint",
+        "eval",
+        lambda d, t: (t / "x.ckpt").write_bytes(b"junk") and [f"ckpt_path={t / 'x.ckpt'}"],
+        "not a complete PyTorch file",
+    ),
+]
+
+# In-process (the same library code, without paying torch's import per case): bad files and
+# networks that do not fit, found when the data or the model is built.
+IN_PROCESS_CASES: list[tuple[str, str, Make, str]] = [
     ("empty data folder", "train", lambda d, t: [f"data.root={t}"], "No MNIST found at"),
     (
         "partly downloaded data",
@@ -111,24 +128,12 @@ CASES: list[tuple[str, str, list[str] | Callable[[Path, Path], list[str]], str]]
         "expecting 3 input channels",
     ),
     ("missing checkpoint", "eval", lambda d, t: [f"ckpt_path={t / 'gone.ckpt'}"], "No file at"),
-    (
-        "unreadable checkpoint",
-        "eval",
-        lambda d, t: (t / "x.ckpt").write_bytes(b"junk") and [f"ckpt_path={t / 'x.ckpt'}"],
-        "not a complete PyTorch file",
-    ),
-    ("output folder that cannot be made", "train", unwritable_output, "a-file"),
 ]
 
 
-@pytest.mark.parametrize("case, tool, make, message", CASES, ids=[case[0] for case in CASES])
+@pytest.mark.parametrize("case, tool, make, message", CLI_CASES, ids=[case[0] for case in CLI_CASES])
 def test_bad_input_gets_one_clear_message(
-    case: str,
-    tool: str,
-    make: list[str] | Callable[[Path, Path], list[str]],
-    message: str,
-    data_root: Path,
-    tmp_path: Path,
+    case: str, tool: str, make: Make, message: str, data_root: Path, tmp_path: Path
 ) -> None:
     overrides = make(data_root, tmp_path) if callable(make) else make
     paths = [f"paths.data_dir={data_root}", f"paths.log_dir={tmp_path / 'outputs'}"]
@@ -139,6 +144,21 @@ def test_bad_input_gets_one_clear_message(
     assert message in output, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
     assert not list((tmp_path / "outputs").rglob("*.ckpt"))  # refused before training
+
+
+@pytest.mark.parametrize("case, tool, make, message", IN_PROCESS_CASES, ids=[c[0] for c in IN_PROCESS_CASES])
+def test_bad_files_are_refused_before_training_naming_them(
+    case: str, tool: str, make: Make, message: str, data_root: Path, tmp_path: Path, make_cfg
+) -> None:
+    overrides = make(data_root, tmp_path) if callable(make) else make
+    if tool == "train":
+        with pytest.raises(Exception) as refused:  # each case its own type: the message counts
+            train(make_cfg(*overrides))
+    else:
+        with pytest.raises(Exception) as refused:
+            evaluate(make_cfg(*overrides, config_name="eval"))
+    assert message in str(refused.value)
+    assert not list(tmp_path.rglob("*.ckpt"))  # refused before training
 
 
 def test_a_checkpoint_for_other_data_names_both_class_counts(

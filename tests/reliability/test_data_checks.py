@@ -20,7 +20,7 @@ from lightning_labs.data.synthetic import SyntheticData
 from lightning_labs.errors import _message
 from lightning_labs.eval import evaluate
 from lightning_labs.predict import predict
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from lightning_labs import checkpoint_io
 from lightning_labs.checkpoint import load_checkpoint
 from lightning_labs.checkpoint_io import AtomicCheckpointIO
 from lightning_labs.data import ClassificationData, FolderData
-from lightning_labs.train import train
+from lightning_labs.training import train
 
 
 def nan_run(data_root: Path, run_dir: Path, *extra: str):
