@@ -36,11 +36,14 @@ def check_integrity(path: Path) -> None:
         )
 
 
-def torch_load(path: str | Path, trusted: bool = False) -> Any:
+TRUST_OPT_IN = "If you trust the file, pass trust_checkpoint=true."
+
+
+def torch_load(path: str | Path, trusted: bool = False, opt_in: str = TRUST_OPT_IN) -> Any:
     """Load a ``torch.save`` file onto the CPU with ``weights_only=not trusted``.
 
     A file that needs arbitrary unpickling (a whole pickled model, say) can run code while it
-    loads, so it is refused unless ``trusted``, with a message saying how to opt in.
+    loads, so it is refused unless ``trusted``, with ``opt_in`` saying what the user can do.
     """
     path = Path(path)
     check_integrity(path)
@@ -49,8 +52,8 @@ def torch_load(path: str | Path, trusted: bool = False) -> Any:
     except pickle.UnpicklingError as err:
         raise ValueError(
             f"{path} holds Python objects beyond tensors and plain values, so it was not loaded "
-            "(weights_only=True): unpickling them could run code from the file. If you trust the "
-            f"file, pass trust_checkpoint=true. ({str(err).splitlines()[0]})"
+            f"(weights_only=True): unpickling them could run code from the file. {opt_in} "
+            f"({str(err).splitlines()[0]})"
         ) from None
     except Exception as err:
         raise ValueError(f"Could not read {path}: {err}") from None

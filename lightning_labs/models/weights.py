@@ -25,6 +25,12 @@ from lightning_labs.safe_load import torch_load
 log = get_logger(__name__)
 SHOWN = 8  # how many key names an error lists
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
+# A whole pickled model (torch.save(model)) as model.weights: only its tensors are wanted.
+WHOLE_MODEL = (
+    "If it is a whole model saved with torch.save(model) and you trust it, save its weights once in "
+    "Python: torch.save(torch.load(FILE, weights_only=False).state_dict(), 'weights.pth'), and pass "
+    "model.weights=weights.pth."
+)
 PREFIXES = {"module.": "nn.DataParallel/DistributedDataParallel", "_orig_mod.": "torch.compile"}
 
 
@@ -104,7 +110,7 @@ def read_weights(source: str, net_config: Mapping[str, Any]) -> Weights:
     """The tensors named by ``source``: a file path, or a torchvision weights name such as DEFAULT."""
     path = Path(source)
     if path.is_file():
-        return _unwrap(torch_load(path), path)
+        return _unwrap(torch_load(path, opt_in=WHOLE_MODEL), path)
     arch = net_config.get("arch") if str(net_config.get("_target_", "")).endswith("torchvision_net") else None
     if arch is None:
         raise FileNotFoundError(

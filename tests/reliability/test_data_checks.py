@@ -84,6 +84,7 @@ def test_a_worker_error_is_one_line_without_the_worker_traceback() -> None:
     assert _message(raised.value) == "Could not read the image /data/empty.jpg: cannot identify image file"
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # the 32x32 images: PIL only warns
 def test_a_decompression_bomb_is_named_and_skipped_when_asked(tmp_path: Path, monkeypatch, caplog) -> None:
     classes = write_image_folder(tmp_path, classes=2, per_class=3, size=32)
     bomb = sorted((tmp_path / "train" / classes[0]).iterdir())[0]
