@@ -8,12 +8,12 @@ from typing import Any
 import torch
 
 from lightning_labs.checkpoint_data import (
+    build_data,
     log_preprocessing_changes,
     merged_data_config,
     pinned_to_trained_folder,
     trained_identity,
 )
-from lightning_labs.config import instantiate
 from lightning_labs.data import ClassificationData
 from lightning_labs.logs import get_logger
 from lightning_labs.module import ClassifierModule
@@ -218,7 +218,7 @@ def data_from_checkpoint(
     identity = trained_identity(checkpoint, trained)
     config = merged_data_config(trained, data_config, typed)
     config = pinned_to_trained_folder(config, trained, identity, data_config, typed)
-    datamodule = instantiate(config)
+    datamodule = build_data(config)
     state = checkpoint.get(type(datamodule).__qualname__)
     if isinstance(state, dict):
         datamodule.load_state_dict(state)

@@ -15,6 +15,7 @@ Any remaining difference in preprocessing from training is logged as a warning.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from lightning_labs.config import instantiate
 from lightning_labs.logs import get_logger
 
 log = get_logger(__name__)
@@ -97,6 +99,25 @@ def merged_data_config(
             _settings(kept),
         )
     return {**given, **kept}
+
+
+def build_data(config: dict[str, Any]) -> Any:
+    """The DataModule of ``config``; a setting its class does not take is named with those it does.
+
+    The entry configs accept any ``data.<key>`` (it changes the checkpoint's config), so a typo
+    such as ``data.imagesize`` reaches the constructor instead of Hydra's check.
+    """
+    try:
+        return instantiate(config)
+    except TypeError as err:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if not unknown:
+            raise
+        known = ", ".join(sorted(key for key in config if key != "_target_" and key != unknown[1]))
+        raise ValueError(
+            f"data.{unknown[1]} is not a setting of {config['_target_']}: check the spelling. Its "
+            f"settings: {known}."
+        ) from None
 
 
 def trained_identity(checkpoint: dict[str, Any], trained: dict[str, Any] | None) -> dict[str, Any] | None:

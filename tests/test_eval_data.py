@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from lightning_labs.benchmark import network
 from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint
-from lightning_labs.checkpoint_data import merged_data_config
+from lightning_labs.checkpoint_data import build_data, merged_data_config
 from lightning_labs.config import CONFIG_DIR
 from lightning_labs.eval import evaluate
 from lightning_labs.export import export
@@ -181,3 +181,10 @@ def test_command_line_eval_with_data_folder_uses_the_trained_size(
     written = json.loads((tmp_path / "cli" / "eval.json").read_text())
     assert written["metrics"] == pytest.approx(plain_eval, abs=1e-6)
     assert "prepared otherwise" not in (tmp_path / "cli" / "eval.log").read_text()
+
+
+def test_a_mistyped_data_setting_is_named_with_the_settings_there_are() -> None:
+    config = {"_target_": "lightning_labs.data.SyntheticData", "num_classes": 3, "imagesize": 3}
+    expected = r"data\.imagesize is not a setting of .*SyntheticData.*: num_classes\.$"
+    with pytest.raises(ValueError, match=expected):
+        build_data(config)

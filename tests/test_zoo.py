@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import urllib.error
 from pathlib import Path
 
@@ -175,11 +176,13 @@ def test_new_layers_change_while_frozen_ones_do_not(make_cfg) -> None:
     assert not bn.training and int(bn.num_batches_tracked) == 0  # frozen BatchNorm never updated
 
 
-def test_unfreeze_at_epoch_adds_the_backbone_to_the_optimizer(make_cfg) -> None:
+def test_unfreeze_at_epoch_adds_the_backbone_to_the_optimizer(make_cfg, caplog) -> None:
     cfg = make_cfg(
         "model.freeze=[features]", "model.unfreeze_at_epoch=1", "trainer.max_epochs=2", "test=false"
     )
-    _, objects = train(cfg)
+    with caplog.at_level(logging.INFO):
+        _, objects = train(cfg)
+    assert "Epoch 2: " in caplog.text and "frozen parameters now train (lr x 0.1)" in caplog.text  # 1 frozen
     groups = objects["trainer"].optimizers[0].param_groups
     assert len(groups) == 2
     assert groups[1]["max_lr"] == pytest.approx(groups[0]["max_lr"] * 0.1)  # one-cycle drives the new group

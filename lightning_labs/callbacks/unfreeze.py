@@ -12,7 +12,10 @@ log = get_logger(__name__)
 
 
 class UnfreezeAtEpoch(BaseFinetuning):
-    """From epoch ``at_epoch`` on, the layers frozen by ``model.freeze`` train as well.
+    """After ``at_epoch`` epochs with them frozen, the layers frozen by ``model.freeze`` train as well.
+
+    ``at_epoch`` counts finished epochs (Lightning's epoch index), so ``at_epoch=2`` thaws them at
+    the start of the third epoch, "Epoch 3/N" as the tool prints epochs.
 
     Their parameters join the optimizer as a new group at the first group's learning rate times
     ``lr_factor``; the group copies the first group's other settings, so the run's scheduler
@@ -45,7 +48,7 @@ class UnfreezeAtEpoch(BaseFinetuning):
         )
         log.info(
             "Epoch %d: %s frozen parameters now train (lr x %s)",
-            epoch,
+            epoch + 1,  # counted from 1, as the epoch lines and the progress bar count them
             f"{sum(p.numel() for p in new):,}",
             self.lr_factor,
         )
