@@ -151,7 +151,7 @@ def pinned_to_trained_folder(
     if not Path(root).exists():
         log.warning("The checkpoint's data folder %s is gone: reading the data as configured", root)
         return config
-    log.info("Reading the data the checkpoint was trained on, from %s (data.root=... reads another)", root)
+    log.info("Data folder of the checkpoint's training run: %s (data.root=... points to another)", root)
     return {**config, "root": root}
 
 
