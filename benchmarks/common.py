@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lightning_labs.environment import machine_info
+from lightning_labs.runtime.environment import machine_info
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -26,10 +26,10 @@ from omegaconf import open_dict
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_result
 
-from lightning_labs.config import CONFIG_DIR, instantiate, to_plain
-from lightning_labs.distributed import optimizer_arguments
-from lightning_labs.logs import quiet_third_party
-from lightning_labs.training import train
+from lightning_labs.runtime.config import config_path, instantiate, to_plain
+from lightning_labs.runtime.logs import quiet_third_party
+from lightning_labs.training.lr_scaling import optimizer_arguments
+from lightning_labs.training.run import train
 
 # name, overrides, batch size, timed steps
 CASES = [
@@ -53,7 +53,7 @@ class StepTimer(L.Callback):
 
 
 def compose_case(overrides: list[str], batch_size: int, steps: int, out: Path):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_path(), version_base="1.3"):
         return compose(
             "train",
             overrides=[
@@ -84,8 +84,8 @@ def plain_run(cfg, steps: int) -> float:
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     images, labels = datamodule.train_set.images, datamodule.train_set.labels
-    from lightning_labs.assembly import model_arguments
     from lightning_labs.models import build_net
+    from lightning_labs.training.assembly import model_arguments
 
     arguments = model_arguments(to_plain(cfg.model), datamodule.facts)
     net = build_net(arguments["net"], arguments["edits"])

@@ -1,122 +1,25 @@
-"""``python -m lightning_labs.benchmark``: inference latency on every device, batch size and variant.
+"""``python -m lightning_labs.benchmark`` (or ``ll-benchmark``): inference latency on every device.
 
-    python -m lightning_labs.benchmark model=resnet50 data=imagenet num_classes=1000
-    python -m lightning_labs.benchmark ckpt_path=.../best.ckpt devices=[cpu] batch_sizes=[1,16]
+python -m lightning_labs.benchmark model=resnet50 data=imagenet num_classes=1000
+python -m lightning_labs.benchmark ckpt_path=.../best.ckpt devices=[cpu] batch_sizes=[1,16]
 
 Variants: eager fp32, channels_last, bf16 and fp16 autocast, torch.compile, ONNX Runtime; those
 that cannot run here are skipped with a one-line reason. Writes benchmark.json (with every timed
-call), benchmark.csv and latency.png (the run-to-run spread) into the run directory.
+call), benchmark.csv and latency.png into the run directory (see
+:mod:`lightning_labs.inference.benchmark`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-import hydra
-import rich
-import torch
 from omegaconf import DictConfig
-from torch import nn
 
-from lightning_labs.assembly import data_facts, model_arguments
-from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
-from lightning_labs.checkpoint_data import data_overrides, typed_data_keys
-from lightning_labs.config import CONFIG_DIR, to_plain
-from lightning_labs.errors import clear_errors
-from lightning_labs.latency import Measurement, Skipped, measure_latency
-from lightning_labs.latency_report import results_table, write_results
-from lightning_labs.logs import get_logger, quiet_third_party
-from lightning_labs.models import build_net, check_net_fits_data
-
-log = get_logger(__name__)
+from lightning_labs.runtime.entry import command
 
 
-def typed_data(data: dict[str, Any]) -> dict[str, Any] | None:
-    """What of ``data`` the command line gives: all of it after ``data=<name>``, else the ``data.*`` typed.
-
-    The ``data`` default (MNIST) sizes networks built from a config, not a checkpoint's.
-    """
-    keys = data_overrides() or []
-    if "data" in keys:
-        return data
-    typed = {key.split(".")[1] for key in keys}
-    return {key: value for key, value in data.items() if key in typed} or None
-
-
-def checkpoint_network(cfg: DictConfig) -> tuple[nn.Module, list[int], str]:
-    """The checkpoint's network and the input it was trained on, or the one asked for.
-
-    ``input_shape=`` wins; else ``data=``/``data.*`` typed on the command line change the
-    checkpoint's data config (see :func:`typed_data`).
-    """
-    checkpoint = load_checkpoint(cfg.ckpt_path, trusted=cfg.trust_checkpoint)
-    model = model_from_checkpoint(checkpoint)
-    input_shape = list(model.hparams["input_shape"])
-    if cfg.get("input_shape"):
-        input_shape = list(cfg.input_shape)
-    elif given := typed_data(to_plain(cfg.data)):
-        input_shape = list(data_from_checkpoint(checkpoint, given, typed_data_keys()).input_shape)
-    check_net_fits_data(model.net, input_shape, int(model.hparams["num_classes"]))
-    return model.net, input_shape, str(cfg.ckpt_path)
-
-
-def network(cfg: DictConfig) -> tuple[nn.Module, list[int], str]:
-    """The network to time, its input shape and a name: from the checkpoint, or built from the config."""
-    if cfg.get("ckpt_path"):
-        return checkpoint_network(cfg)
-    facts = data_facts(cfg)
-    arguments = model_arguments(to_plain(cfg.model), facts)
-    net = build_net(arguments["net"], arguments["edits"])
-    input_shape = [facts["in_channels"], *facts["image_size"]]
-    check_net_fits_data(net, input_shape, facts["num_classes"])
-    return net, input_shape, cfg.model.get("name", arguments["net"]["_target_"])
-
-
-def benchmark(cfg: DictConfig) -> list[Measurement | Skipped]:
-    """Measure, print as results arrive, and write the result files; returns the results."""
-    if cfg.get("cpu_threads"):
-        torch.set_num_threads(cfg.cpu_threads)
-    net, input_shape, name = network(cfg)
-    log.info("Timing %s on input %s", name, "x".join(map(str, input_shape)))
-
-    def report(result: Measurement | Skipped) -> None:
-        if isinstance(result, Skipped):
-            log.info("%s %s: skipped (%s)", result.device, result.variant, result.reason)
-        else:
-            log.info(
-                "%s %s batch %d: %.3f ms (p90 %.3f), %s img/s%s",
-                result.device,
-                result.variant,
-                result.batch_size,
-                result.stats["mean_ms"],
-                result.stats["p90_ms"],
-                f"{result.stats['images_per_s']:,.0f}",
-                "" if result.agrees else f"  OUTPUT DIFFERS ({result.max_rel_diff:.1e})",
-            )
-
-    results = measure_latency(
-        net,
-        input_shape,
-        devices=cfg.get("devices"),
-        batch_sizes=list(cfg.batch_sizes),
-        variants=list(cfg.variants),
-        warmup=cfg.warmup,
-        iterations=cfg.iterations,
-        time_budget_s=cfg.get("time_budget_s"),
-        on_result=report,
-    )
-    about: dict[str, Any] = {"model": name, "input_shape": input_shape, "config": to_plain(cfg)}
-    paths = write_results(results, Path(cfg.paths.output_dir), about)
-    rich.print(results_table(results, title=f"Inference latency: {name}"))
-    log.info("Wrote %s", ", ".join(str(p) for p in paths.values()))
-    return results
-
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="benchmark")
-@clear_errors
+@command("benchmark")
 def main(cfg: DictConfig) -> None:
-    quiet_third_party()
+    from lightning_labs.inference.benchmark import benchmark
+
     benchmark(cfg)
 
 

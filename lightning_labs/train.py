@@ -1,28 +1,25 @@
-"""``python -m lightning_labs.train``: compose the config, build data, model and trainer, fit, test.
+"""``python -m lightning_labs.train`` (or ``ll-train``): compose the config, train, test the best checkpoint.
 
 python -m lightning_labs.train model=vgg11 data=cifar10 trainer=gpu
 python -m lightning_labs.train -m model.pool=max,avg model.act=relu,sigmoid
 
-Hydra composes the config and the values are checked before torch and Lightning are imported
-(about 5 s), so a mistyped option or value is refused in about a second. The run itself is
-:func:`lightning_labs.training.run`.
+The values are checked before torch and Lightning are imported (about 5 s), so a mistyped
+option or value is refused in about a second. The run itself is
+:func:`lightning_labs.training.run.run`; it returns ``optimized_metric`` to a sweeper.
 """
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from lightning_labs.config import CONFIG_DIR
-from lightning_labs.config_checks import check_values
-from lightning_labs.errors import clear_errors
+from lightning_labs.runtime.entry import command
+from lightning_labs.training.config_checks import check_values
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-@clear_errors
+@command("train")
 def main(cfg: DictConfig) -> float | None:
     check_values(cfg)
-    from lightning_labs.training import run  # torch and Lightning load only for a valid config
+    from lightning_labs.training.run import run
 
     return run(cfg)
 

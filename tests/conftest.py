@@ -10,8 +10,8 @@ from data_files import write_cifar10, write_cifar100, write_image_folder, write_
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from lightning_labs.config import CONFIG_DIR
-from lightning_labs.logs import quiet_third_party
+from lightning_labs.runtime.config import config_path
+from lightning_labs.runtime.logs import quiet_third_party
 
 quiet_third_party()
 
@@ -28,18 +28,8 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-# Small, quick runs: few batches, no progress bar; each test adds its own overrides.
-FAST = [
-    "trainer=cpu",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=6",
-    "trainer.limit_val_batches=2",
-    "trainer.limit_test_batches=2",
-    "trainer.log_every_n_steps=1",
-    "trainer.enable_progress_bar=false",
-    "callbacks.rich_progress_bar=null",
-    "callbacks.model_facts=null",
-]
+# Small, quick runs on the CPU (conf/debug/fast.yaml); each test adds its own overrides.
+FAST = ["trainer=cpu", "debug=fast"]
 
 
 @pytest.fixture
@@ -50,7 +40,7 @@ def make_cfg(tmp_path: Path, data_root: Path) -> Callable[..., DictConfig]:
         base = [f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={data_root}"]
         if config_name == "train" and fast:
             base += FAST
-        with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        with initialize_config_dir(config_path(), version_base="1.3"):
             return compose(config_name, overrides=[*base, *overrides])
 
     return make

@@ -14,16 +14,16 @@ import torch
 from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_labs.benchmark import benchmark
-from lightning_labs.config import CONFIG_DIR
-from lightning_labs.latency import Measurement, Skipped, measure_latency, time_calls
-from lightning_labs.latency_report import STATS
+from lightning_labs.inference.benchmark import benchmark
+from lightning_labs.inference.latency import Measurement, Skipped, measure_latency, time_calls
+from lightning_labs.inference.latency_report import STATS
 from lightning_labs.models import LeNet5
-from lightning_labs.training import train
+from lightning_labs.runtime.config import config_path
+from lightning_labs.training.run import train
 
 
 def bench_cfg(tmp_path: Path, *overrides: str):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_path(), version_base="1.3"):
         return compose(
             "benchmark", overrides=[f"paths.output_dir={tmp_path}", "warmup=1", "iterations=5", *overrides]
         )
@@ -55,7 +55,7 @@ def test_benchmark_writes_every_statistic_for_each_batch_size_and_variant(tmp_pa
 
 
 def test_a_wrong_variant_is_caught_by_the_output_check(monkeypatch) -> None:
-    import lightning_labs.latency as latency
+    import lightning_labs.inference.latency as latency
 
     real = latency.prepare
 

@@ -1,7 +1,7 @@
 """The row order of ``compare`` on hand-written sweeps: which way each metric sorts, where jobs
 without a value go, an unknown ``--metric``, the ``--metric``/``--curve`` flags and ties.
 
-Each sweep is written by hand in the layout :mod:`lightning_labs.runs` reads
+Each sweep is written by hand in the layout :mod:`lightning_labs.runs.discovery` reads
 (``<sweep>/<n>/metrics.json`` and ``<sweep>/<n>/.hydra/overrides.yaml``), with values chosen so
 that every wrong order (reversed, job order, a metric sorted the wrong way) differs from the right one.
 """
@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from lightning_labs import compare, plots
-from lightning_labs.runs import RunDirError
+from lightning_labs import compare as compare_command
+from lightning_labs.runs import compare, plots
+from lightning_labs.runs.discovery import RunDirError
 
 MEAN_MS = "latency/cpu/eager/bs1/mean_ms"
 IMAGES_PER_S = "latency/cpu/eager/bs1/images_per_s"
@@ -124,7 +125,7 @@ def test_a_diverged_job_with_nan_or_inf_metrics_sorts_after_the_finite_ones(
     write_job(root, "3", ["optimizer.lr=1"], {"test/acc": -math.inf, "test/loss": math.inf})
     comparison = compare.load_comparison(root, metric)
     assert order(comparison) == expected
-    assert compare.main([str(root), "--metric", metric]) == 0  # the table and figures take NaN too
+    assert compare_command.main([str(root), "--metric", metric]) == 0  # the table and figures take NaN too
     table = list(csv.DictReader((root / "comparison.csv").read_text().splitlines()))
     assert [row["job"] for row in table] == order(comparison)
     assert table[2][metric] == "nan"  # shown as it is, not hidden
@@ -147,7 +148,7 @@ def test_an_unknown_metric_is_refused_with_the_names_to_choose_from(sweep: Path,
     assert str(raised.value) == (
         f"--metric test/accuracy is in no job's metrics.json under {sweep}; choose from: {names}"
     )
-    assert compare.main([str(sweep), "--metric", "test/accuracy"]) == 2
+    assert compare_command.main([str(sweep), "--metric", "test/accuracy"]) == 2
     assert capsys.readouterr().err == f"compare: {raised.value}\n"
     assert not (sweep / "comparison.md").exists()  # nothing written for a refused metric
 
@@ -198,7 +199,7 @@ def test_the_metric_and_curve_flags_choose_the_sort_the_chart_and_the_curves(
     for name in ("bar_chart", "sweep_curves"):
         monkeypatch.setattr(plots, name, keep_figures(name))
 
-    assert compare.main([str(sweep), "--metric", "seconds", "--curve", "val/loss"]) == 0
+    assert compare_command.main([str(sweep), "--metric", "seconds", "--curve", "val/loss"]) == 0
 
     markdown = (sweep / "comparison.md").read_text()
     assert "| job | optimizer.lr | **seconds** | test/acc | test/loss | epochs |" in markdown
@@ -235,7 +236,7 @@ def test_without_flags_the_sort_is_test_acc_and_the_curve_val_acc(sweep: Path, m
         return real(jobs, curve_tags, title)
 
     monkeypatch.setattr(plots, "sweep_curves", record_tags)
-    assert compare.main([str(sweep)]) == 0
+    assert compare_command.main([str(sweep)]) == 0
     assert tags == [["val/acc", "train/loss"]]
     assert (
         "Rows sorted by test/acc, highest first; jobs without it last."

@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lightning_labs import compare, report
+from lightning_labs import compare as compare_command
+from lightning_labs import report as report_command
 from lightning_labs.data.mnist import BUNDLED_SAMPLE
-from lightning_labs.latency import Measurement, Skipped
-from lightning_labs.latency_report import write_results
-from lightning_labs.runs import find_jobs, load_run
-from lightning_labs.training import train
+from lightning_labs.inference.latency import Measurement, Skipped
+from lightning_labs.inference.latency_report import write_results
+from lightning_labs.runs.compare import load_comparison
+from lightning_labs.runs.discovery import find_jobs, load_run
+from lightning_labs.training.run import train
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_MINI = REPO.parent / "shared" / "data" / "mnist-mini"
@@ -96,9 +98,9 @@ def assert_png(path: Path, min_bytes: int = 10_000) -> None:
 
 
 def test_compare_tabulates_every_job_with_the_settings_that_differ(sweep: Path) -> None:
-    assert compare.main([str(sweep)]) == 0
+    assert compare_command.main([str(sweep)]) == 0
 
-    comparison = compare.load_comparison(sweep)
+    comparison = load_comparison(sweep)
     assert comparison.keys == ["model.pool", "model.act"]
     rows = comparison.rows()
     assert len(rows) == 4
@@ -110,7 +112,7 @@ def test_compare_tabulates_every_job_with_the_settings_that_differ(sweep: Path) 
         assert row["seconds"] == summary["seconds"] and row["epochs"] == summary["epochs"] == 2
     accuracies = [row["test/acc"] for row in rows]
     assert accuracies == sorted(accuracies, reverse=True)
-    losses = [run.value("test/loss") for run in compare.load_comparison(sweep, "test/loss").runs]
+    losses = [run.value("test/loss") for run in load_comparison(sweep, "test/loss").runs]
     assert losses == sorted(losses)
 
     with open(sweep / "comparison.csv", newline="") as file:
@@ -135,11 +137,11 @@ def test_compare_tabulates_every_job_with_the_settings_that_differ(sweep: Path) 
 def test_an_unfinished_job_is_listed_and_keeps_its_settings(sweep: Path, tmp_path: Path, capsys) -> None:
     copy = shutil.copytree(sweep, tmp_path / "sweep", ignore=shutil.ignore_patterns("report", "comparison.*"))
     (copy / "2" / "metrics.json").unlink()
-    assert compare.main([str(copy)]) == 0
+    assert compare_command.main([str(copy)]) == 0
     printed = " ".join(capsys.readouterr().out.split())  # rich wraps to the terminal's width
     assert "Unfinished jobs (no metrics.json: crashed, stopped or still running): 2." in printed
 
-    comparison = compare.load_comparison(copy)
+    comparison = load_comparison(copy)
     last = comparison.runs[-1]
     assert [r.name for r in comparison.unfinished] == ["2"] and last.name == "2" and not last.finished
     assert (last.settings["model.pool"], last.settings["model.act"]) == ("avg", "relu")  # overrides.yaml
@@ -163,10 +165,10 @@ def test_a_directory_that_holds_no_run_exits_2_with_one_message(tmp_path: Path, 
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not a run")
     for main, target, expected in (
-        (compare.main, empty, "is empty"),
-        (compare.main, a_file, "not a directory"),
-        (report.main, missing, "no such directory"),
-        (report.main, empty, "is empty"),
+        (compare_command.main, empty, "is empty"),
+        (compare_command.main, a_file, "not a directory"),
+        (report_command.main, missing, "no such directory"),
+        (report_command.main, empty, "is empty"),
     ):
         assert main([str(target)]) == 2
         err = capsys.readouterr().err
@@ -175,7 +177,7 @@ def test_a_directory_that_holds_no_run_exits_2_with_one_message(tmp_path: Path, 
 
 def test_the_report_of_one_run_shows_environment_model_curves_metrics_and_pictures(sweep: Path) -> None:
     job = sweep / "0"
-    assert report.main([str(job)]) == 0
+    assert report_command.main([str(job)]) == 0
     report_md = job / "report" / "report.md"
     text = report_md.read_text()
     links = assert_links_resolve(report_md)
@@ -204,7 +206,7 @@ def test_the_report_of_one_run_shows_environment_model_curves_metrics_and_pictur
 
 
 def test_the_report_of_a_sweep_has_the_comparison_then_each_job(sweep: Path) -> None:
-    assert report.main([str(sweep)]) == 0
+    assert report_command.main([str(sweep)]) == 0
     report_md = sweep / "report" / "report.md"
     text = report_md.read_text()
     links = assert_links_resolve(report_md)
@@ -221,7 +223,7 @@ def test_the_report_of_a_run_without_event_files_says_what_is_missing(make_cfg) 
     run = Path(cfg.paths.output_dir)
     assert not list(run.rglob("events.out.tfevents.*"))
 
-    assert report.main([str(run)]) == 0
+    assert report_command.main([str(run)]) == 0
     report_md = run / "report" / "report.md"
     text = report_md.read_text()
     assert image_links(text) == []
@@ -239,7 +241,7 @@ def test_the_report_of_a_benchmark_has_its_latency_table(tmp_path: Path) -> None
     ]
     write_results(results, tmp_path, {"model": "lenet5", "input_shape": [1, 28, 28]})
 
-    assert report.main([str(tmp_path)]) == 0
+    assert report_command.main([str(tmp_path)]) == 0
     report_md = tmp_path / "report" / "report.md"
     text = report_md.read_text()
     assert assert_links_resolve(report_md) == ["latency.png"]

@@ -16,11 +16,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from lightning_labs.config import CONFIG_DIR, to_plain
-from lightning_labs.distributed import optimizer_arguments
-from lightning_labs.launch import run_stamp
 from lightning_labs.models import check_net_fits_data, complete_net_config
-from lightning_labs.module import ClassifierModule
+from lightning_labs.runtime.config import CONFIG_DIR, config_path, to_plain
+from lightning_labs.runtime.launch import run_stamp
+from lightning_labs.training.lr_scaling import optimizer_arguments
+from lightning_labs.training.module import ClassifierModule
 
 
 def names(group: str) -> list[str]:
@@ -120,7 +120,7 @@ def test_run_directories_are_named_to_the_microsecond(monkeypatch) -> None:
     """Jobs started in the same second must not share a directory."""
     for name in ("TORCHELASTIC_RUN_ID", "SLURM_NTASKS"):  # no launcher: a single-process run
         monkeypatch.delenv(name, raising=False)
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_path(), version_base="1.3"):
         cfg = compose("train", return_hydra_config=True)
     for key in ("hydra.run.dir", "hydra.sweep.dir"):
         raw = OmegaConf.to_container(OmegaConf.select(cfg, key.rsplit(".", 1)[0]), resolve=False)
@@ -131,12 +131,17 @@ def test_run_directories_are_named_to_the_microsecond(monkeypatch) -> None:
     assert before <= datetime.strptime(stamp, "%Y-%m-%d/%H-%M-%S.%f") <= datetime.now()
 
 
+HYDRA_COMMANDS = ("train", "eval", "predict", "export", "inspect", "benchmark")
+
+
 def test_a_mistyped_command_is_refused_before_torch_and_lightning_load(tmp_path: Path) -> None:
-    """What runs before the train command's own code (the command module, Hydra's callbacks and
-    logging set-up, the resolvers) imports neither torch nor Lightning, which take about 5 s: a
-    wrong option or value is refused in about a second."""
+    """What runs before a command's own code (the command modules, Hydra's callbacks and logging
+    set-up, the resolvers) imports neither torch nor Lightning, which take about 5 s: a wrong
+    option or value is refused in about a second."""
+    modules = [f"lightning_labs.{name}" for name in HYDRA_COMMANDS]
+    modules += ["lightning_labs.runtime.output_folder", "lightning_labs.runtime.logs"]
     probe = (
-        "import sys, lightning_labs.train, lightning_labs.output_folder, lightning_labs.logs; "
+        f"import sys, {', '.join(modules)}; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'lightning', 'torchvision'}))"
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

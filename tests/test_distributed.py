@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from data_files import write_mnist
 
-from lightning_labs.checkpoint import load_checkpoint
-from lightning_labs.eval import evaluate
-from lightning_labs.launch import run_stamp
-from lightning_labs.training import build
+from lightning_labs.checkpoints.restore import load_checkpoint
+from lightning_labs.inference.evaluate import evaluate
+from lightning_labs.runtime.launch import run_stamp
+from lightning_labs.training.run import build
 
 PROBES = Path(__file__).parent / "probes"
 TWO_CPU_PROCESSES = ("trainer=ddp_cpu", "trainer.devices=2")

@@ -21,13 +21,13 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from lightning_labs.benchmark import network
-from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint
-from lightning_labs.checkpoint_data import build_data, merged_data_config
-from lightning_labs.config import CONFIG_DIR
-from lightning_labs.eval import evaluate
-from lightning_labs.export import export
-from lightning_labs.training import train
+from lightning_labs.checkpoints.data_config import build_data, merged_data_config
+from lightning_labs.checkpoints.restore import data_from_checkpoint, load_checkpoint
+from lightning_labs.inference.benchmark import network_to_time
+from lightning_labs.inference.evaluate import evaluate
+from lightning_labs.inference.export import export
+from lightning_labs.runtime.config import config_path
+from lightning_labs.training.run import train
 
 SMALL = ["data.image_size=32", "data.resize_size=36"]
 QUICK_EVAL = ["trainer=cpu", "trainer.enable_progress_bar=false", "trainer.limit_test_batches=null"]
@@ -40,7 +40,7 @@ def command_line(config_name: str, *overrides: str) -> Iterator[DictConfig]:
     As on a command line, the job knows which overrides were typed (``HydraConfig``), which is
     how a typed ``data.root`` is told from a dataset file's defaults.
     """
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_path(), version_base="1.3"):
         cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     try:
@@ -54,7 +54,7 @@ def folder_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> dic
     """best.ckpt of a CNN (global pooling: any image size runs) trained on image folders at 32 px."""
     run = tmp_path_factory.mktemp("folder_run")
     root = data_root / "imagenet"
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_path(), version_base="1.3"):
         cfg = compose(
             "train",
             overrides=[
@@ -151,9 +151,9 @@ def test_export_and_benchmark_take_the_input_of_the_changed_data(folder_run, tmp
 
     # benchmark's data default (MNIST) is for networks built from a config, not the checkpoint's.
     with command_line("benchmark", *base) as cfg:
-        assert network(cfg)[1] == [3, 32, 32]
+        assert network_to_time(cfg)[1] == [3, 32, 32]
     with command_line("benchmark", *base, "data.image_size=64", "data.resize_size=64") as cfg:
-        assert network(cfg)[1] == [3, 64, 64]
+        assert network_to_time(cfg)[1] == [3, 64, 64]
 
 
 def test_changes_to_a_checkpoint_without_its_data_name_the_way_out() -> None:

@@ -14,10 +14,10 @@ import onnxruntime
 import pytest
 import torch
 
-from lightning_labs.checkpoint import load_checkpoint, model_from_checkpoint
-from lightning_labs.export import export
+from lightning_labs.checkpoints.restore import load_checkpoint, model_from_checkpoint
+from lightning_labs.inference.export import export
 from lightning_labs.models import LeNet5
-from lightning_labs.training import train
+from lightning_labs.training.run import train
 
 
 @pytest.fixture

@@ -20,11 +20,11 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
-from lightning_labs.checkpoint import load_checkpoint, model_from_checkpoint
+from lightning_labs.checkpoints.restore import load_checkpoint, model_from_checkpoint
 from lightning_labs.data import ClassificationData
-from lightning_labs.export import export
-from lightning_labs.predict import predict
-from lightning_labs.training import train
+from lightning_labs.inference.export import export
+from lightning_labs.inference.predict import predict
+from lightning_labs.training.run import train
 
 SMALL_CNN = [
     "model=cnn",

@@ -15,11 +15,11 @@ from omegaconf.errors import MissingMandatoryValue
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
-from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
+from lightning_labs.checkpoints.restore import data_from_checkpoint, load_checkpoint, model_from_checkpoint
 from lightning_labs.data import FolderData
 from lightning_labs.data.folder import IMAGENET_MEAN, IMAGENET_STD
-from lightning_labs.eval import evaluate
-from lightning_labs.training import train
+from lightning_labs.inference.evaluate import evaluate
+from lightning_labs.training.run import train
 
 # Written in no particular order; ImageFolder numbers the classes by sorted folder name.
 NAMES = ["n01514859", "zebra", "n01440764", "Ant"]

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import pytest
 import torch
 
-import lightning_labs.latency as latency
-from lightning_labs.latency import Measurement, measure_latency
+import lightning_labs.inference.latency as latency
+from lightning_labs.inference.latency import Measurement, measure_latency
 
 # The tolerances the README promises: relative to the largest |fp32 eager output|. Written out
 # here, not read from latency.TOLERANCE, so that a changed tolerance fails this test.

@@ -11,7 +11,7 @@ from torchvision.transforms import v2
 
 from lightning_labs.data import SyntheticData
 from lightning_labs.data.augment import random_crop, random_hflip
-from lightning_labs.training import train
+from lightning_labs.training.run import train
 
 MNIST_BACKGROUND = -0.1307 / 0.3081  # a 0 pixel after MNIST's normalisation
 INVERTED_BACKGROUND = (1 - 0.1307) / 0.3081  # a 255 pixel

@@ -14,9 +14,9 @@ import pytest
 from data_files import write_mnist
 from PIL import Image
 
-from lightning_labs.checkpoint import load_checkpoint
-from lightning_labs.predict import predict
-from lightning_labs.training import train
+from lightning_labs.checkpoints.restore import load_checkpoint
+from lightning_labs.inference.predict import predict
+from lightning_labs.training.run import train
 
 
 def save_digit(image, path: Path) -> Path:

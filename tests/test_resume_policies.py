@@ -15,9 +15,9 @@ from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
-from lightning_labs.checkpoint import load_checkpoint
-from lightning_labs.config import CONFIG_DIR
-from lightning_labs.training import train
+from lightning_labs.checkpoints.restore import load_checkpoint
+from lightning_labs.runtime.config import config_path
+from lightning_labs.training.run import train
 
 # A cheap run: no logger, the weights zeroed from epoch 1 on (see ZeroWeightsFrom).
 QUIET = ["logger=none", "seed=3", "+callbacks.spoil._target_=test_resume_policies.ZeroWeightsFrom"]
@@ -40,7 +40,7 @@ class ZeroWeightsFrom(Callback):
 def compose_train(data_root: Path, output_dir: Path, *overrides: str) -> DictConfig:
     """The train config of a fast run writing into ``output_dir`` (``make_cfg`` for module fixtures)."""
     base = [f"paths.output_dir={output_dir}", f"paths.data_dir={data_root}", *FAST, *QUIET]
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_path(), version_base="1.3"):
         return compose("train", overrides=[*base, *overrides])
 
 

@@ -14,9 +14,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from lightning_labs.callbacks.figures import confusion_figure, prediction_grid
 from lightning_labs.callbacks.inside import conv_stages, record_outputs
-from lightning_labs.config import CONFIG_DIR, to_plain
 from lightning_labs.models import LeNet5, build_net
-from lightning_labs.training import train
+from lightning_labs.runtime.config import config_path, to_plain
+from lightning_labs.training.run import train
 
 
 def events(run_dir: Path) -> EventAccumulator:
@@ -156,7 +156,7 @@ EXPERIMENTS = {
 def test_each_lab_preset_composes_with_its_recipe(name: str, tmp_path: Path) -> None:
     entry, expected = EXPERIMENTS[name]
     overrides = [f"experiment={name}", "paths.data_dir=/data", f"paths.output_dir={tmp_path}"]
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_path(), version_base="1.3"):
         plain = to_plain(compose(entry, overrides=overrides))
     for key, value in expected.items():
         node = plain
@@ -166,6 +166,6 @@ def test_each_lab_preset_composes_with_its_recipe(name: str, tmp_path: Path) -> 
 
 
 def test_the_sweep_preset_runs_the_pooling_by_activation_grid() -> None:
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_path(), version_base="1.3"):
         cfg = compose("train", overrides=["experiment=pool_act_sweep"], return_hydra_config=True)
     assert dict(cfg.hydra.sweeper.params) == {"model.pool": "max,avg", "model.act": "relu,sigmoid"}

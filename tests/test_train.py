@@ -17,9 +17,9 @@ from hydra.errors import MissingConfigException
 from lightning.pytorch.callbacks import Callback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_labs.checkpoint import data_from_checkpoint, load_checkpoint, model_from_checkpoint
-from lightning_labs.eval import evaluate
-from lightning_labs.training import build, train
+from lightning_labs.checkpoints.restore import data_from_checkpoint, load_checkpoint, model_from_checkpoint
+from lightning_labs.inference.evaluate import evaluate
+from lightning_labs.training.run import build, train
 
 
 def checkpoint_accuracy(path: Path, batches: int | None, k: int = 1) -> tuple[float, int]:
@@ -359,7 +359,7 @@ def test_default_recipe_reaches_98_percent_on_the_bundled_mnist_sample(tmp_path:
     """The README's main job, as shipped: LeNet-5, bundled real digits, 15 epochs."""
     from hydra import compose, initialize_config_dir
 
-    from lightning_labs.config import CONFIG_DIR
+    from lightning_labs.runtime.config import config_path
 
     overrides = [
         f"paths.output_dir={tmp_path}",
@@ -368,7 +368,7 @@ def test_default_recipe_reaches_98_percent_on_the_bundled_mnist_sample(tmp_path:
         "trainer.enable_progress_bar=false",
         "callbacks.rich_progress_bar=null",
     ]
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_path(), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     metrics, _ = train(cfg)
     assert metrics["test/acc"] >= 0.98

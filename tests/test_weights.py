@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from lightning_labs.models import build_net, torchvision_net
-from lightning_labs.module import ClassifierModule
+from lightning_labs.training.module import ClassifierModule
 
 RESNET18 = {"_target_": "lightning_labs.models.torchvision_net", "arch": "resnet18"}
 INPUT = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))

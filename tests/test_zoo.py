@@ -12,13 +12,12 @@ from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from lightning_labs.assembly import model_arguments
-from lightning_labs.config import CONFIG_DIR, to_plain
-from lightning_labs.inspect import inspect_models
 from lightning_labs.models import build_net, freeze, torchvision_net
 from lightning_labs.models.facts import model_facts
 from lightning_labs.models.surgery import apply_edits
-from lightning_labs.training import train
+from lightning_labs.runtime.config import config_path, to_plain
+from lightning_labs.training.assembly import describe_models, model_arguments
+from lightning_labs.training.run import train
 
 RESNET18 = {"_target_": "lightning_labs.models.torchvision_net", "arch": "resnet18"}
 FINETUNE = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]
@@ -190,7 +189,7 @@ def test_unfreeze_at_epoch_adds_the_backbone_to_the_optimizer(make_cfg, caplog) 
 
 
 def test_inspect_diffs_resnet50_and_its_surgery() -> None:
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_path(), version_base="1.3"):
         cfg = compose(
             "inspect",
             overrides=[
@@ -201,7 +200,7 @@ def test_inspect_diffs_resnet50_and_its_surgery() -> None:
                 "paths.output_dir=/tmp",
             ],
         )
-    facts, diff = inspect_models(cfg)
+    facts, diff = describe_models(cfg)
     assert facts.params == pytest.approx(25.6e6, rel=0.01)
     assert [layer.name for layer in diff.added] == ["extra_conv.0", "extra_conv.1", "extra_conv.2"]
     assert {old.name for old, _ in diff.changed} == {"avgpool", "fc"} and not diff.removed
@@ -210,7 +209,7 @@ def test_inspect_diffs_resnet50_and_its_surgery() -> None:
 
 
 def test_inspect_reads_shapes_from_the_data_without_its_files() -> None:
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_path(), version_base="1.3"):
         cfg = compose(
             "inspect",
             overrides=[
@@ -221,7 +220,7 @@ def test_inspect_reads_shapes_from_the_data_without_its_files() -> None:
                 "model.freeze=[features]",
             ],
         )
-    facts, diff = inspect_models(cfg)
+    facts, diff = describe_models(cfg)
     assert diff is None and facts.params == 9_228_362 and facts.macs == pytest.approx(606e6, rel=0.002)
     assert facts.trainable == 5_130  # only the 512 -> 10 head
 

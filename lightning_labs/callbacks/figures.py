@@ -15,14 +15,9 @@ from matplotlib.figure import Figure
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lightning_labs.callbacks.writer import denormalize, summary_writer
+from lightning_labs.data.base import class_labels
 
 STAGES = ("val", "test")
-
-
-def class_names(trainer: L.Trainer, num_classes: int) -> list[str]:
-    """The data's class names, or the class indices when the data has none."""
-    names = list(getattr(trainer.datamodule, "class_names", None) or [])
-    return names if len(names) == num_classes else [str(i) for i in range(num_classes)]
 
 
 class EvaluationFigure(L.Callback):
@@ -108,7 +103,7 @@ class PredictionGrid(EvaluationFigure):
         data = trainer.datamodule
         images = denormalize(torch.cat(self.images), data.mean, data.std)
         labels, predictions = torch.cat(self.labels), torch.cat(self.predictions)
-        names = class_names(trainer, pl_module.hparams.num_classes)
+        names = class_labels(trainer.datamodule, pl_module.hparams.num_classes)
         figure = prediction_grid(images, labels.tolist(), predictions.tolist(), names, self.columns)
         figure.suptitle(
             f"{self.stage} predictions: prediction / label "
@@ -168,7 +163,7 @@ class ConfusionMatrixFigure(EvaluationFigure):
         writer = summary_writer(trainer)
         if writer is None:
             return
-        names = class_names(trainer, pl_module.hparams.num_classes)
+        names = class_labels(trainer.datamodule, pl_module.hparams.num_classes)
         figure = confusion_figure(counts.cpu(), names, annotate=len(names) <= self.max_annotated)
         figure.suptitle(f"Confusion matrix, {self.stage} ({int(counts.sum())} images)")
         writer.add_figure(f"confusion_matrix/{self.stage}", figure, global_step=trainer.global_step)

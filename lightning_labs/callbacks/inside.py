@@ -12,7 +12,7 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from lightning_labs.callbacks.writer import denormalize, summary_writer
-from lightning_labs.logs import get_logger
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 

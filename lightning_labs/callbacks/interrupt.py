@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lightning_labs.logs import get_logger
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 

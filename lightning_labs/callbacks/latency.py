@@ -11,9 +11,9 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from lightning_labs.latency import Measurement, measure_latency
-from lightning_labs.latency_report import STATS, latency_figure, results_table, write_results
-from lightning_labs.logs import get_logger
+from lightning_labs.inference.latency import Measurement, measure_latency
+from lightning_labs.inference.latency_report import STATS, latency_figure, results_table, write_results
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -7,9 +7,9 @@ import rich
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from lightning_labs.console import facts_summary, facts_table
-from lightning_labs.logs import get_logger
 from lightning_labs.models.facts import model_facts
+from lightning_labs.runtime.logs import get_logger
+from lightning_labs.runtime.model_tables import facts_summary, facts_table
 
 log = get_logger(__name__)
 

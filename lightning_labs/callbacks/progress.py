@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 
-from lightning_labs.logs import get_logger
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -6,7 +6,7 @@ import lightning as L
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch.optim import Optimizer
 
-from lightning_labs.logs import get_logger
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 

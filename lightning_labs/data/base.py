@@ -17,7 +17,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lightning_labs.data.shuffle import EpochShuffle
-from lightning_labs.logs import get_logger
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -42,6 +42,12 @@ def class_difference(trained: Sequence[str], found: Sequence[str], where: str) -
         f"({change}): its label numbers would name other classes. Use the data it was trained on "
         "(put the class folders or files back as they were), or start a new run."
     )
+
+
+def class_labels(datamodule: Any, num_classes: int) -> list[str]:
+    """The data's class names, or the class indices where it recorded none (or another count)."""
+    names = [str(name) for name in getattr(datamodule, "class_names", None) or []]
+    return names if len(names) == num_classes else [str(i) for i in range(num_classes)]
 
 
 class WorkerStart:

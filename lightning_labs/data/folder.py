@@ -13,7 +13,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
 from lightning_labs.data.base import ClassificationData, fingerprint
-from lightning_labs.logs import get_logger
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 

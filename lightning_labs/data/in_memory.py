@@ -25,7 +25,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from lightning_labs.data.augment import normalize, random_crop, random_hflip
 from lightning_labs.data.base import ClassificationData, fingerprint
-from lightning_labs.logs import get_logger
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 

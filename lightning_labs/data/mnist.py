@@ -8,7 +8,7 @@ import torch
 from torchvision.datasets import MNIST
 
 from lightning_labs.data.in_memory import InMemoryImageData
-from lightning_labs.logs import get_logger
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 

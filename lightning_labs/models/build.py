@@ -12,6 +12,7 @@ from torch import nn
 
 from lightning_labs.models.surgery import apply_edits
 from lightning_labs.models.weights import load_weights
+from lightning_labs.runtime.config import instantiate
 
 DATA_FACTS = ("in_channels", "num_classes", "image_size")
 
@@ -55,7 +56,7 @@ def build_net(
     layer the edits kept, while the layers they replaced or inserted stay fresh.
     """
     try:
-        net = hydra.utils.instantiate(dict(config), _convert_="all")
+        net = instantiate(dict(config), _convert_="all")
     except Exception as err:
         cause = err.__cause__ or err
         raise ValueError(f"Could not build the network {config.get('_target_')}: {cause}") from err

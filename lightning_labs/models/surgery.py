@@ -24,7 +24,7 @@ from typing import Any
 
 from torch import nn
 
-from lightning_labs.config import instantiate
+from lightning_labs.runtime.config import instantiate
 
 # Modules whose forward runs, or whose owner iterates, every child they hold.
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)

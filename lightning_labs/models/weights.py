@@ -19,8 +19,8 @@ import torch
 import torchvision
 from torch import nn
 
-from lightning_labs.logs import get_logger
-from lightning_labs.safe_load import torch_load
+from lightning_labs.checkpoints.safe_load import torch_load
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 SHOWN = 8  # how many key names an error lists

@@ -10,8 +10,8 @@ import pytest
 from cli import QUICK, run_tool
 from data_files import write_cifar10, write_image_folder
 
-from lightning_labs.eval import evaluate
-from lightning_labs.training import train
+from lightning_labs.inference.evaluate import evaluate
+from lightning_labs.training.run import train
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def cifar10_checkpoint(data_root: Path, tmp_path_factory: pytest.TempPathFactory
     """A LeNet-5 checkpoint trained for a few steps on CIFAR-10 (10 classes)."""
     from hydra import compose, initialize_config_dir
 
-    from lightning_labs.config import CONFIG_DIR
+    from lightning_labs.runtime.config import config_path
 
     out = tmp_path_factory.mktemp("cifar10-run")
     overrides = [
@@ -30,7 +30,7 @@ def cifar10_checkpoint(data_root: Path, tmp_path_factory: pytest.TempPathFactory
         "data=cifar10",
     ]
     overrides += ["trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "test=false"]
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_path(), version_base="1.3"):
         train(compose("train", overrides=overrides))
     return out / "checkpoints" / "best.ckpt"
 

@@ -14,13 +14,13 @@ from data_files import write_image_folder, write_mnist
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_labs.config_checks import check_values
 from lightning_labs.data import FolderData, MNISTData
 from lightning_labs.data.synthetic import SyntheticData
-from lightning_labs.errors import _message
-from lightning_labs.eval import evaluate
-from lightning_labs.predict import predict
-from lightning_labs.training import train
+from lightning_labs.inference.evaluate import evaluate
+from lightning_labs.inference.predict import predict
+from lightning_labs.runtime.errors import _message
+from lightning_labs.training.config_checks import check_values
+from lightning_labs.training.run import train
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from cli import QUICK, run_tool
 from data_files import write_image_folder
 from torch.utils.data import Dataset
 
-from lightning_labs import checkpoint_io
-from lightning_labs.checkpoint import load_checkpoint
-from lightning_labs.checkpoint_io import AtomicCheckpointIO
+from lightning_labs.checkpoints import atomic_io as checkpoint_io
+from lightning_labs.checkpoints.atomic_io import AtomicCheckpointIO
+from lightning_labs.checkpoints.restore import load_checkpoint
 from lightning_labs.data import ClassificationData, FolderData
-from lightning_labs.training import train
+from lightning_labs.training.run import train
 
 
 def nan_run(data_root: Path, run_dir: Path, *extra: str):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cli import PROBES, QUICK, run_tool
 
-from lightning_labs.output_folder import LOCK_FILE, check_no_earlier_checkpoints, claim
+from lightning_labs.runtime.output_folder import LOCK_FILE, check_no_earlier_checkpoints, claim
 
 
 def test_a_claimed_folder_is_refused_naming_its_owner_until_released(tmp_path: Path, capsys) -> None:

@@ -14,10 +14,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from lightning_labs.checkpoint import load_checkpoint
-from lightning_labs.checkpoint_io import AtomicCheckpointIO
-from lightning_labs.config import CONFIG_DIR
-from lightning_labs.safe_load import torch_load
+from lightning_labs.checkpoints.atomic_io import AtomicCheckpointIO
+from lightning_labs.checkpoints.restore import load_checkpoint
+from lightning_labs.checkpoints.safe_load import torch_load
+from lightning_labs.runtime.config import CONFIG_DIR
 
 MARKER = torch.arange(4096, dtype=torch.float32)  # bytes easy to find in the file
 

@@ -122,7 +122,7 @@ def _onnxruntime(net: nn.Module, device: str, example: torch.Tensor) -> Callable
     provider = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}[device]
     if provider not in onnxruntime.get_available_providers():
         raise Unavailable(f"this onnxruntime has no {provider}")
-    from lightning_labs.export import export_onnx
+    from lightning_labs.inference.export import export_onnx
 
     path = Path(tempfile.mkdtemp(prefix="lightning_labs_onnx_")) / "model.onnx"
     export_onnx(net, example[:2].cpu(), example[:1].cpu(), path, opset=None)

@@ -7,18 +7,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 import torch
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_labs.logs import get_logger
+from lightning_labs.checkpoints.rng import rng_states, set_rng_states
+from lightning_labs.checkpoints.safe_load import torch_load
 from lightning_labs.models import build_net, check_net_fits_data, count_parameters
 from lightning_labs.models import freeze as freeze_layers
-from lightning_labs.rng import rng_states, set_rng_states
-from lightning_labs.safe_load import torch_load
+from lightning_labs.runtime.config import instantiate
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -290,12 +290,12 @@ class ClassifierModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         trainable = [p for p in self.parameters() if p.requires_grad]
-        optimizer = hydra.utils.instantiate(dict(self.hparams.optimizer))(params=trainable)
+        optimizer = instantiate(dict(self.hparams.optimizer))(params=trainable)
         if not self.hparams.scheduler:
             return optimizer
         config = dict(self.hparams.scheduler)
         interval = config.pop("interval", "epoch")
-        factory = hydra.utils.instantiate(config)
+        factory = instantiate(config)
         length = self.trainer.estimated_stepping_batches if interval == "step" else self.trainer.max_epochs
         unset = [k for k in LENGTH_ARGS if k in factory.keywords and factory.keywords[k] is None]
         filled = dict.fromkeys(unset, int(length))

@@ -1,55 +1,17 @@
-"""What a run needs to know about how its processes were launched (DDP, torchrun, SLURM).
-
-Lightning's DDP strategy does the process management: started as one command, it re-runs the
-command line once per extra device; started by torchrun or ``srun``, every rank runs the command
-itself. Either way the ranks must agree on one Hydra run directory before any of them can talk to
-another, so its name comes from what the launcher shares with every rank (the torchrun rendezvous
-id, the SLURM job and step), and only rank zero writes into it.
-"""
+"""The learning rate scaled to the global batch, and the optimizer's own arguments."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import lightning as L
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_labs.launch import int_env, torchrun_run_id
-from lightning_labs.logs import get_logger
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 
 LR_SCALING = (None, "linear")
-
-
-def uses_ddp(trainer_cfg: DictConfig) -> bool:
-    """Whether the trainer config asks for a DDP strategy (by name or by ``_target_``)."""
-    strategy = trainer_cfg.get("strategy")
-    name = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy or "")
-    return "ddp" in name.lower()
-
-
-def check_launch(cfg: DictConfig) -> None:
-    """Refuse, before any process starts, the launches that would hang, duplicate or scatter outputs."""
-    if not HydraConfig.initialized():
-        return
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode == RunMode.MULTIRUN and uses_ddp(cfg.trainer):
-        raise RuntimeError(
-            "A sweep (-m) cannot use a DDP trainer: DDP starts each extra rank by re-running the whole "
-            "command line, which would re-run the sweep. Sweep on one device per job (trainer=default, "
-            "cpu or gpu), or start one DDP job per setting (a shell loop, or a SLURM job array over "
-            "scripts/slurm/train.sbatch)."
-        )
-    explicit_dir = any(o.startswith("hydra.run.dir=") for o in hydra_cfg.overrides.hydra)
-    if torchrun_run_id() == "none" and int_env("WORLD_SIZE") > 1 and not explicit_dir:
-        raise RuntimeError(
-            "torchrun started this job without a rendezvous id, so its ranks cannot agree on one run "
-            "directory. Add --rdzv-id=<a name unique to this job> (or --standalone on one node), or "
-            "give every rank the same hydra.run.dir=<path>."
-        )
 
 
 def global_batch_size(per_device: int, trainer: L.Trainer) -> int:

@@ -10,8 +10,8 @@ from typing import Any, BinaryIO
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
-from lightning_labs.logs import get_logger
-from lightning_labs.safe_load import check_integrity
+from lightning_labs.checkpoints.safe_load import check_integrity
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 

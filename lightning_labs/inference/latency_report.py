@@ -1,4 +1,8 @@
-"""Latency results as a table, JSON + CSV files and a box plot of the run-to-run spread."""
+"""Latency results as a table, JSON + CSV files and a box plot of the run-to-run spread.
+
+The box plot is a plain :class:`~matplotlib.figure.Figure`, not a pyplot one, so importing this
+(as :mod:`lightning_labs.callbacks` does) leaves the caller's matplotlib backend alone.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
-import matplotlib.pyplot as plt
 import rich.table
 from matplotlib.figure import Figure
 
-from lightning_labs.environment import machine_info
-from lightning_labs.latency import Measurement, Skipped
+from lightning_labs.inference.latency import Measurement, Skipped
+from lightning_labs.runtime.environment import machine_info
 
 STATS = ("mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms", "p99_ms", "images_per_s")
 
@@ -53,9 +53,8 @@ def latency_figure(results: Sequence[Measurement | Skipped]) -> Figure:
     measured = [r for r in results if isinstance(r, Measurement)]
     devices = sorted({r.device for r in measured}) or ["cpu"]
     widest = max((sum(r.device == d for r in measured) for d in devices), default=1)
-    figure, axes = plt.subplots(
-        len(devices), 1, figsize=(max(6.0, 0.75 * widest + 2), 4.5 * len(devices)), squeeze=False
-    )
+    figure = Figure(figsize=(max(6.0, 0.75 * widest + 2), 4.5 * len(devices)))
+    axes = figure.subplots(len(devices), 1, squeeze=False)
     for axis, device in zip(axes[:, 0], devices, strict=True):
         rows = [r for r in measured if r.device == device]
         if not rows:
@@ -92,7 +91,5 @@ def write_results(
                 writer.writerow(
                     [r.device, r.variant, r.batch_size, r.threads, *stats, r.max_rel_diff, r.agrees, ""]
                 )
-    figure = latency_figure(results)
-    figure.savefig(paths["latency.png"], dpi=120)
-    plt.close(figure)
+    latency_figure(results).savefig(paths["latency.png"], dpi=120)
     return paths

@@ -71,10 +71,13 @@ def run_info(seed: int | None) -> dict[str, Any]:
 
 
 def command_line() -> str:
-    """The command as typed: ``python -m lightning_labs.train ...`` rather than the module's file path."""
+    """The command as typed: ``python -m lightning_labs.train ...`` (or ``ll-train ...``) rather than
+    the path of the module's file or of the console script."""
     program = Path(sys.argv[0])
-    if program.suffix == ".py" and program.resolve().parent == Path(__file__).resolve().parent:
-        launch = ["-m", f"lightning_labs.{program.stem}"]
+    if program.suffix == ".py" and program.resolve().parent == Path(__file__).resolve().parent.parent:
+        launch = ["python", "-m", f"lightning_labs.{program.stem}"]
+    elif program.name.startswith("ll-"):
+        launch = [program.name]
     else:
-        launch = [sys.argv[0]]
-    return " ".join(["python", *launch, *sys.argv[1:]])
+        launch = ["python", sys.argv[0]]
+    return " ".join([*launch, *sys.argv[1:]])

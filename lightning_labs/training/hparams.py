@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from torch.utils.tensorboard.summary import hparams
 
 from lightning_labs.callbacks.writer import summary_writer
-from lightning_labs.runs import parse_override
+from lightning_labs.runtime.overrides import parse_override
 
 HParam = bool | int | float | str
 
@@ -42,7 +42,13 @@ def run_hparams(cfg: DictConfig, overrides: list[str]) -> dict[str, HParam]:
 
 
 def log_hparams(trainer: Any, params: Mapping[str, HParam], metrics: Mapping[str, float]) -> None:
-    """Write the HParams summary; TensorBoard reads the metrics' values from their scalar curves."""
+    """Write the HParams summary; TensorBoard reads the metrics' values from their scalar curves.
+
+    These are the three summaries Lightning's ``TensorBoardLogger.log_hyperparams(params,
+    metrics)`` writes, through the same file writer, without its logging of every metric once
+    more as a scalar: that would add a point (an epoch's mean after the last step's value) to
+    each curve the run already drew.
+    """
     writer = summary_writer(trainer)
     if writer is None or not metrics:
         return

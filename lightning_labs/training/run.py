@@ -17,32 +17,25 @@ from lightning.pytorch.callbacks import DeviceStatsMonitor, LearningRateMonitor,
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from lightning_labs.assembly import model_arguments
 from lightning_labs.callbacks import UnfreezeAtEpoch
 from lightning_labs.callbacks.resume import KeepBestAcrossResume
-from lightning_labs.checkpoint import check_checkpoint_fits, load_checkpoint, resolve_checkpoint_path
-from lightning_labs.checkpoint_io import AtomicCheckpointIO
-from lightning_labs.config import instantiate, to_plain
-from lightning_labs.config_checks import check_values
-from lightning_labs.console import print_config_tree, print_metrics
-from lightning_labs.distributed import check_launch, optimizer_arguments, scale_learning_rate
-from lightning_labs.environment import run_info
-from lightning_labs.hparams import log_hparams, run_hparams
-from lightning_labs.logs import get_logger, quiet_third_party
+from lightning_labs.checkpoints.atomic_io import AtomicCheckpointIO
+from lightning_labs.checkpoints.restore import load_checkpoint
+from lightning_labs.checkpoints.resume import check_checkpoint_fits, resolve_checkpoint_path
+from lightning_labs.runtime.config import instantiate, to_plain
+from lightning_labs.runtime.console import print_config_tree, print_metrics
+from lightning_labs.runtime.environment import run_info
+from lightning_labs.runtime.launch_checks import check_accelerator, check_launch
+from lightning_labs.runtime.logs import get_logger
+from lightning_labs.training.assembly import model_arguments
+from lightning_labs.training.config_checks import check_values
+from lightning_labs.training.hparams import log_hparams, run_hparams
+from lightning_labs.training.lr_scaling import optimizer_arguments, scale_learning_rate
 
 log = get_logger(__name__)
 
 # Callbacks whose only output is a logger's (Lightning refuses them with logger=False).
 NEEDS_LOGGER = (DeviceStatsMonitor, LearningRateMonitor)
-
-
-def check_accelerator(trainer_cfg: DictConfig) -> None:
-    """Fail early, with the way out, when a GPU trainer is asked for on a machine without one."""
-    if trainer_cfg.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
-            "trainer.accelerator=gpu, but no CUDA GPU is visible (torch.cuda.is_available() is "
-            "False). Use trainer=cpu, or trainer=default to take a GPU only when there is one."
-        )
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -187,12 +180,22 @@ def write_json(path: Path, content: dict[str, Any]) -> None:
 
 
 def run(cfg: DictConfig) -> float | None:
-    """The train command: the config tree, the run, the final metrics; returns what a sweep optimises."""
-    quiet_third_party()
+    """The train command: the config tree, the run, the final metrics.
+
+    Returns ``optimized_metric`` of the final metrics, what a sweeper (Optuna, Ax) optimises; a
+    run without it returns None and says so, rather than hand the sweeper another metric.
+    """
     output_dir = Path(cfg.paths.output_dir)
     print_config_tree(cfg, save_to=output_dir / "config_tree.log")
     log.info("Run directory: %s", output_dir)
     metrics, _ = train(cfg)
     print_metrics("Final metrics", metrics)
     log.info("Outputs in %s", output_dir)
-    return metrics.get("test/acc", metrics.get("val/acc_best"))
+    name = cfg.get("optimized_metric")
+    if name and name not in metrics:
+        log.warning(
+            "optimized_metric=%s is not among this run's metrics (%s): the sweeper gets None.",
+            name,
+            ", ".join(sorted(metrics)),
+        )
+    return metrics.get(name) if name else None

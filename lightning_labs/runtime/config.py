@@ -10,13 +10,14 @@ from hydra.core.config_store import ConfigStore
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from lightning_labs.launch import if_rank_zero, run_stamp
+from lightning_labs.runtime.launch import if_rank_zero, run_stamp
 
 
 def config_dir() -> Path:
     """``conf/`` of the source tree, or the copy packed into an installed wheel."""
-    packaged = Path(__file__).with_name("conf")
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "conf"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "conf"
+    return packaged if packaged.is_dir() else package.parent / "conf"
 
 
 CONFIG_DIR = str(config_dir())
@@ -43,18 +44,22 @@ def instantiate(config: Any, **kwargs: Any) -> Any:
         raise err.__cause__.with_traceback(err.__cause__.__traceback__) from None
 
 
-# Resolvers of conf/hydra/default.yaml: a run directory every DDP rank agrees on, written by rank 0.
-OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
-OmegaConf.register_new_resolver("if_rank_zero", if_rank_zero, replace=True)
-
-
 def _open_dict() -> DictConfig:
     node = OmegaConf.create({})
     OmegaConf.set_struct(node, False)
     return node
 
 
-# `data_changes@data` in the defaults of eval/predict/export/benchmark: an empty dict open to any
-# key, so that `data.root=...` works without `data=<name>` (Hydra closes every YAML dict, and only
-# a stored node can stay open). Those commands apply the keys to the checkpoint's own data config.
-ConfigStore.instance().store(name="data_changes", node=_open_dict())
+def config_path() -> str:
+    """``conf/``, with what its files need registered first; every command and test loads it here.
+
+    ``conf/hydra/default.yaml`` names run directories with the ``run_stamp`` and ``if_rank_zero``
+    resolvers (one directory every DDP rank agrees on, written by rank 0). ``data_changes@data``
+    in the defaults of eval/predict/export/benchmark is a stored empty dict open to any key, so
+    that ``data.root=...`` works without ``data=<name>`` (Hydra closes every YAML dict, and only a
+    stored node can stay open); those commands apply its keys to the checkpoint's own data config.
+    """
+    OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("if_rank_zero", if_rank_zero, replace=True)
+    ConfigStore.instance().store(name="data_changes", node=_open_dict())
+    return CONFIG_DIR

@@ -23,8 +23,8 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from lightning_labs.config import instantiate
-from lightning_labs.logs import get_logger
+from lightning_labs.runtime.config import instantiate
+from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
 

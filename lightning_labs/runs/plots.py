@@ -1,4 +1,9 @@
-"""Figures rebuilt from a run's logs: a bar per sweep job, overlaid curves, a run's training curves."""
+"""Figures rebuilt from a run's logs: a bar per sweep job, overlaid curves, a run's training curves.
+
+Built as plain :class:`~matplotlib.figure.Figure` objects, not through pyplot: nothing here
+touches the global backend (a notebook that imports this keeps its own), and a figure no one
+holds is garbage-collected, so none needs closing.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,11 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
-import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from lightning_labs.runs import Events
+from lightning_labs.runs.events import Events
 
 STYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
@@ -23,7 +24,6 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 def save(figure: Figure, path: Path, dpi: int = 120) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(figure)
     return path
 
 
@@ -35,7 +35,8 @@ def bar_chart(labels: Sequence[str], values: Sequence[float | None], metric: str
     """
     count = max(len(labels), 1)
     longest = max((len(label) for label in labels), default=10)
-    figure, axis = plt.subplots(figsize=(min(6.0 + 0.09 * longest, 14.0), 1.3 + 0.55 * count))
+    figure = Figure(figsize=(min(6.0 + 0.09 * longest, 14.0), 1.3 + 0.55 * count))
+    axis = figure.subplots()
     widths = [v if v is not None and math.isfinite(v) else 0.0 for v in values]
     known = [v for v in values if v is not None and math.isfinite(v)]
     top = max(known, default=1.0) or 1.0
@@ -85,7 +86,8 @@ def _overlay(
 
 def sweep_curves(jobs: Sequence[tuple[str, Events | None]], tags: Sequence[str], title: str = "") -> Figure:
     """Each tag a subplot, one line per job (vs epoch), one legend below for all subplots."""
-    figure, axes = plt.subplots(1, len(tags), figsize=(6.0 * len(tags), 4.6), squeeze=False)
+    figure = Figure(figsize=(6.0 * len(tags), 4.6))
+    axes = figure.subplots(1, len(tags), squeeze=False)
     for axis, tag in zip(axes[0], tags, strict=True):
         curves = [(label, events.by_epoch(tag) if events else []) for label, events in jobs]
         _overlay(axis, curves, tag, "epoch")
@@ -109,7 +111,8 @@ def run_curves(events: Events, title: str = "") -> Figure:
     """A run's loss and accuracy (train and val) vs epoch, and its learning rate vs step if logged."""
     lr_tags = [t for t in events.scalar_tags if t.startswith("lr-")]
     panels = 3 if lr_tags else 2
-    figure, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2), squeeze=False)
+    figure = Figure(figsize=(5.2 * panels, 4.2))
+    axes = figure.subplots(1, panels, squeeze=False)
     for axis, what in zip(axes[0], ("loss", "acc"), strict=False):
         drawn = 0
         for split, colour in (("train", "tab:blue"), ("val", "tab:orange")):

@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from lightning_labs.launch import global_rank
+from lightning_labs.runtime.launch import global_rank
 
 # Not rank-zero filtered: an error on any DDP rank is shown (the log file keeps rank 0's).
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import logging
 import sys
 import warnings
 
-from lightning_labs.launch import global_rank
+from lightning_labs.runtime.launch import global_rank
 
 # Messages that say nothing about the user's run: product tips, and warnings that do not apply here
 # (a DataLoader without workers is the fast choice for tensor-resident data; frozen BatchNorm layers

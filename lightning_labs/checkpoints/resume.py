@@ -1,4 +1,8 @@
-"""Reading checkpoints safely, and rebuilding the trained model from one."""
+"""Resuming a run: which checkpoint ``ckpt_path=last`` means, and whether a checkpoint fits the run.
+
+A resumed run continues the saved network, optimizer and schedule, so a checkpoint of another
+network or other training settings is refused, with the differences listed.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,8 @@ from typing import Any
 
 import torch
 
-from lightning_labs.checkpoint_data import (
-    build_data,
-    log_preprocessing_changes,
-    merged_data_config,
-    pinned_to_trained_folder,
-    trained_identity,
-)
-from lightning_labs.data import ClassificationData
-from lightning_labs.logs import get_logger
-from lightning_labs.module import ClassifierModule
-from lightning_labs.safe_load import torch_load
+from lightning_labs.runtime.logs import get_logger
+from lightning_labs.training.module import ClassifierModule
 
 log = get_logger(__name__)
 
@@ -34,17 +29,6 @@ RESUMED_SETTINGS = {
 }
 CANDIDATES_SHOWN = 10
 _NOT_SET = object()  # a setting missing on one side of a comparison
-
-
-def load_checkpoint(path: str | Path, trusted: bool = False) -> dict[str, Any]:
-    """A lightning_labs training checkpoint, loaded safely (see :func:`torch_load`)."""
-    checkpoint = torch_load(path, trusted)
-    missing = {"state_dict", "hyper_parameters"} - set(checkpoint if isinstance(checkpoint, dict) else ())
-    if missing:
-        raise ValueError(
-            f"{path} is not a lightning_labs training checkpoint: it lacks {', '.join(sorted(missing))}."
-        )
-    return checkpoint
 
 
 def resolve_checkpoint_path(ckpt_path: str, output_dir: Path, log_dir: Path, run: dict[str, Any]) -> Path:
@@ -194,34 +178,3 @@ def check_checkpoint_fits(checkpoint: dict[str, Any], model: ClassifierModule, p
             "schedule, so resume with the settings it was trained with, or start a new run from its "
             f"weights with model.weights={path} (and no ckpt_path)."
         )
-
-
-def model_from_checkpoint(checkpoint: dict[str, Any]) -> ClassifierModule:
-    """The ClassifierModule with the checkpoint's network config and weights."""
-    # The checkpoint holds all weights: the pretrained file it started from is not needed again.
-    model = ClassifierModule(**{**checkpoint["hyper_parameters"], "weights": None})
-    model.load_state_dict(checkpoint["state_dict"])
-    return model
-
-
-def data_from_checkpoint(
-    checkpoint: dict[str, Any], data_config: dict[str, Any] | None = None, typed: set[str] | None = None
-) -> ClassificationData:
-    """The DataModule a checkpoint was trained on, changed as ``data_config`` asks, with its class names.
-
-    ``data_config`` is the command's ``data`` and ``typed`` the data settings typed on its command
-    line (see :mod:`lightning_labs.checkpoint_data`); a preprocessing unlike training's is logged.
-    Building it reads no file, so its evaluation transform and class names are at hand even
-    where the dataset itself is not.
-    """
-    trained = (checkpoint.get("run_config") or {}).get("data")
-    identity = trained_identity(checkpoint, trained)
-    config = merged_data_config(trained, data_config, typed)
-    config = pinned_to_trained_folder(config, trained, identity, data_config, typed)
-    datamodule = build_data(config)
-    state = checkpoint.get(type(datamodule).__qualname__)
-    if isinstance(state, dict):
-        datamodule.load_state_dict(state)
-    trained_shape = checkpoint["hyper_parameters"].get("input_shape")
-    log_preprocessing_changes(trained, config, trained_shape, datamodule.input_shape)
-    return datamodule

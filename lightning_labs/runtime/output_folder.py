@@ -19,7 +19,7 @@ from typing import IO, Any, NoReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from lightning_labs.launch import global_rank
+from lightning_labs.runtime.launch import global_rank
 
 LOCK_FILE = ".run.lock"
 

@@ -1,0 +1,1 @@
+"""Using a trained network: testing, predicting, exporting, and measuring its latency."""
