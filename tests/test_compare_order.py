@@ -242,3 +242,204 @@ def test_without_flags_the_sort_is_test_acc_and_the_curve_val_acc(sweep: Path, m
         "Rows sorted by test/acc, highest first; jobs without it last."
         in (sweep / "comparison.md").read_text()
     )
+
+
+def log_lines(job: Path, *records: tuple[str, str]) -> None:
+    """``train.log`` as the run's file handler writes it: ``[time][logger][LEVEL] - message``."""
+    text = "".join(
+        f"[2026-11-25 18:55:21,579][lightning_labs.runtime.errors][{level}] - {message}\n"
+        for level, message in records
+    )
+    (job / "train.log").write_text(text)
+
+
+def log_error(job: Path, error: str) -> None:
+    """The records of a failed sweep job (runtime/errors.py): the traceback under a heading first."""
+    log_lines(job, ("INFO", "Seed set to 42"), ("ERROR", "Traceback of the error:"))
+    with open(job / "train.log", "a") as file:
+        file.write(f'Traceback (most recent call last):\n  File "run.py", line 1, in <module>\n{error}\n')
+        file.write(
+            f"[2026-11-25 18:55:22,001][lightning_labs.runtime.errors][ERROR] - {error} "
+            f"(traceback in {job / 'train.log'}; HYDRA_FULL_ERROR=1 prints it here)\n"
+        )
+
+
+@pytest.fixture
+def troubled_sweep(tmp_path: Path) -> Path:
+    """Job 0 finished; 1 failed while training (a checkpoint was saved); 2 was refused before
+    training (its error, nothing else); 3 has no error (killed, or running); 4 was stopped by SIGTERM."""
+    root = tmp_path / "sweep"
+    write_job(root, "0", ["optimizer.lr=0.1"], {"test/acc": 0.9})
+    failed = write_job(root, "1", ["optimizer.lr=0.01"], None)
+    (failed / "checkpoints").mkdir()
+    (failed / "checkpoints" / "last.ckpt").write_bytes(b"")
+    log_error(failed, "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB")
+    log_error(write_job(root, "2", ["optimizer.lr=-5"], None), "ValueError: Invalid setting: optimizer.lr=-5")
+    log_lines(write_job(root, "3", ["optimizer.lr=0.001"], None), ("INFO", "Epoch 1/15: train/loss 0.52"))
+    stopped = write_job(root, "4", ["optimizer.lr=0.0001"], None)
+    (stopped / "checkpoints").mkdir()
+    (stopped / "checkpoints" / "last.ckpt").write_bytes(b"")
+    log_lines(
+        stopped,
+        ("ERROR", "Stopped by SIGTERM. Resume with ckpt_path=last (or the path of the run's last.ckpt)."),
+    )
+    return root
+
+
+def test_failed_refused_stopped_and_unfinished_jobs_are_told_apart_with_their_errors(
+    troubled_sweep: Path, capsys
+) -> None:
+    comparison = compare.load_comparison(troubled_sweep)
+    assert [(run.name, run.status) for run in comparison.runs] == [
+        ("0", "finished"),
+        ("1", "failed"),
+        ("3", "unfinished"),
+        ("4", "stopped"),
+    ]
+    assert [run.name for run in comparison.left_out] == ["2"]  # refused: nothing to compare
+    log = troubled_sweep / "1" / "train.log"
+    assert compare.error_lines(comparison) == [
+        f"Job 1 failed: RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (log: {log})",
+        "Job 4 stopped: Stopped by SIGTERM. Resume with ckpt_path=last (or the path of the run's last.ckpt). "
+        f"(log: {troubled_sweep / '4' / 'train.log'})",
+        "Job 2 refused before training, left out (--all shows it): "
+        "ValueError: Invalid setting: optimizer.lr=-5",
+    ]
+    assert compare_command.main([str(troubled_sweep)]) == 0
+    printed = capsys.readouterr().out
+    assert "Job 1 failed: RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (log: " in printed
+    assert "Unfinished jobs (no metrics.json: crashed, stopped or still running): 3." in printed
+    markdown = (troubled_sweep / "comparison.md").read_text()
+    for row in (
+        "| 1 (failed) | `0.01` | - |",
+        "| 3 (unfinished) | `0.001` | - |",
+        "| 4 (stopped) | `0.0001` | - |",
+    ):
+        assert row in markdown
+    assert "(unfinished)" not in markdown.split("| 3 (unfinished)")[0]  # a crash is never called unfinished
+    assert "\n| 2 " not in markdown and "Job 2 refused before training" in markdown
+
+    assert compare_command.main([str(troubled_sweep), "--all"]) == 0
+    with open(troubled_sweep / "comparison.csv", newline="") as file:
+        statuses = [(row["job"], row["status"]) for row in csv.DictReader(file)]
+    assert statuses == [
+        ("0", "finished"),
+        ("1", "failed"),
+        ("2", "refused"),
+        ("3", "unfinished"),
+        ("4", "stopped"),
+    ]
+    assert "| 2 (refused) | `-5` | - |" in (troubled_sweep / "comparison.md").read_text()
+
+
+def write_config(job: Path, model: str, act: str, data_target: str) -> None:
+    """Parts of the composed config, as ``.hydra/config.yaml`` holds them (interpolations unresolved)."""
+    (job / ".hydra" / "config.yaml").write_text(
+        f"task_name: train\nmodel:\n  name: {model}\n  act: {act}\n  net:\n    act: ${{..act}}\n"
+        f"data:\n  _target_: {data_target}\n"
+    )
+
+
+def test_model_and_data_come_from_the_composed_config_with_params_and_macs_columns(tmp_path: Path) -> None:
+    """Presets (experiment=...) choose the model: the column shows it, not the override's name."""
+    root = tmp_path / "sweep"
+    sizes = {"model/params": 61706, "model/macs": 416920}
+    write_job(root, "0", ["experiment=lenet5_mnist"], {"test/acc": 0.95, **sizes})
+    overrides = ["experiment=cnn_cifar10", "model.act=relu", "model.net.act=relu"]
+    write_job(root, "1", overrides, {"test/acc": 0.7})  # an older run: no sizes logged
+    write_config(root / "0", "lenet5", "sigmoid", "lightning_labs.data.MNISTData")  # the preset's act
+    write_config(root / "1", "cnn", "relu", "lightning_labs.data.CIFAR10Data")
+    comparison = compare.load_comparison(root)
+    assert comparison.keys == ["model", "data", "experiment", "model.act", "model.net.act"]
+    assert compare_command.main([str(root)]) == 0
+    markdown = (root / "comparison.md").read_text()
+    assert "| job | model | data | experiment | model.act | model.net.act | **test/acc** |" in markdown
+    assert "| seconds | epochs | params | MACs |\n" in markdown
+    row = "| 0 | `lenet5` | `mnist` | `lenet5_mnist` | `sigmoid` | `sigmoid` | 0.9500 | 10.0 | 2 |"
+    assert row + " 61.7K | 417K |" in markdown  # model.net.act: ${..act} resolved
+    assert (
+        "| 1 | `cnn` | `cifar10` | `cnn_cifar10` | `relu` | `relu` | 0.7000 | 10.0 | 2 | - | - |" in markdown
+    )
+    with open(root / "comparison.csv", newline="") as file:
+        first = next(csv.DictReader(file))
+    assert (first["model"], first["model/params"], first["model/macs"]) == ("lenet5", "61706", "416920")
+
+
+def test_several_directories_and_a_quoted_glob_make_one_comparison(tmp_path: Path, capsys) -> None:
+    for sweep, accuracies in (("sweep-a", (0.5, 0.9)), ("sweep-b", (0.7, 0.6))):
+        for job, acc in enumerate(accuracies):
+            write_job(tmp_path / sweep, str(job), [f"seed={job}"], {"test/acc": acc})
+    run = write_job(tmp_path / "runs", "13-00-58", ["optimizer.lr=0.1"], {"test/acc": 0.8})
+    (tmp_path / "sweep-a.log").write_text("a file the glob matches too")
+    comparison = compare.load_comparison([tmp_path / "sweep-*", run])
+    assert [r.name for r in comparison.runs] == [
+        "sweep-a/1",
+        "runs/13-00-58",
+        "sweep-b/0",
+        "sweep-b/1",
+        "sweep-a/0",
+    ]
+    assert comparison.root == tmp_path.resolve()
+
+    out = tmp_path / "together"
+    assert (
+        compare_command.main([str(tmp_path / "sweep-a"), str(tmp_path / "sweep-b"), "--out", str(out)]) == 0
+    )
+    with open(out / "comparison.csv", newline="") as file:
+        assert [row["job"] for row in csv.DictReader(file)] == [
+            "sweep-a/1",
+            "sweep-b/0",
+            "sweep-b/1",
+            "sweep-a/0",
+        ]
+    assert not (tmp_path / "sweep-a" / "comparison.md").exists()
+    capsys.readouterr()
+    assert compare_command.main([str(tmp_path / "sweep-a"), str(tmp_path / "no-such-*")]) == 2
+    assert "no-such-*: no such directory" in capsys.readouterr().err
+
+
+class FakeEvents:
+    """What :func:`plots.sweep_curves` reads of a run's events: values by epoch."""
+
+    def __init__(self, **curves: list[float]) -> None:
+        self.curves = {tag.replace("__", "/"): values for tag, values in curves.items()}
+
+    def by_epoch(self, tag: str) -> list[tuple[float, float]]:
+        return [(float(epoch), value) for epoch, value in enumerate(self.curves.get(tag, []), start=1)]
+
+
+def test_curves_have_whole_epoch_ticks_and_a_loss_axis_that_a_diverged_job_cannot_flatten(
+    tmp_path: Path,
+) -> None:
+    import warnings
+
+    good = [("lr=0.01", FakeEvents(train__loss=[2.3, 0.5, 0.3], val__acc=[0.8, 0.9, 0.95]))]
+    good += [("lr=0.001", FakeEvents(train__loss=[2.2, 0.6, 0.35], val__acc=[0.7, 0.85, 0.9]))]
+    diverged = (
+        "a much longer label: lr=100, act=sigmoid, pool=avg, seed=3",
+        FakeEvents(train__loss=[2.3, 1e6, 3e7]),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing for the console
+        figure = plots.sweep_curves([*good, diverged], ["val/acc", "train/loss"])
+        plots.save(figure, tmp_path / "curves.png")
+        bars = plots.bar_chart(["a", "b", "c"], [None, math.nan, 0.5], "test/acc", "no value, NaN, a value")
+        plots.save(bars, tmp_path / "comparison.png")
+    assert [text.get_text() for text in bars.axes[0].texts] == ["no value", "nan", "0.5000"]
+    accuracy, loss = figure.axes[:2]
+    for axis in (accuracy, loss):
+        low, high = axis.get_xlim()
+        assert (low, high) == (0.5, 3.5)
+        ticks = [t for t in axis.get_xticks() if low <= t <= high]
+        assert ticks == [1.0, 2.0, 3.0]
+    bottom, top = loss.get_ylim()
+    assert 2.3 < top < 3.0 and bottom < 0.3  # every ordinary point, the first epoch's too, on the chart
+    assert loss.get_ylabel() == "train/loss\n(2 points above 2.4, off the chart)"
+    assert accuracy.get_ylabel() == "val/acc"
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert legend[2] == "a much longer label: lr=100,\nact=sigmoid, pool=avg, seed=3"  # wrapped, not cut
+
+    ordinary = plots.sweep_curves(good, ["train/loss"]).axes[0]
+    assert ordinary.get_ylabel() == "train/loss" and ordinary.get_ylim()[1] > 2.3
+    one_epoch = plots.sweep_curves([("lr=0.1", FakeEvents(train__loss=[2.3]))], ["train/loss"]).axes[0]
+    assert [t for t in one_epoch.get_xticks() if 0.5 <= t <= 1.5] == [1.0]

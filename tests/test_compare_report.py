@@ -124,6 +124,7 @@ def test_compare_tabulates_every_job_with_the_settings_that_differ(sweep: Path) 
     markdown = (sweep / "comparison.md").read_text()
     assert markdown.count("\n| ") == 5  # header + 4 jobs
     assert "| model.pool | model.act |" in markdown and "Unfinished jobs: none." in markdown
+    assert markdown.count(" | 2 | 61.7K | 417K |\n") == 4  # epochs, then model/params and model/macs
     assert "\nShared by all jobs: `model=lenet5` " in markdown  # listed once, not as columns
     assert_links_resolve(sweep / "comparison.md")
     for name in ("comparison.png", "curves.png"):

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
-import rich
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_labs.inference.latency import Measurement, measure_latency
 from lightning_labs.inference.latency_report import STATS, latency_figure, results_table, write_results
+from lightning_labs.runtime.console import print_rich
 from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -66,7 +66,7 @@ class LatencyBenchmark(L.Callback):
     @rank_zero_only
     def _measure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         results = measure_latency(pl_module.net, pl_module.hparams.input_shape, **self.options)
-        rich.print(results_table(results, title="Inference latency of the trained network"))
+        print_rich(results_table(results, title="Inference latency of the trained network"))
         write_results(results, self.output_dir, {"options": self.options, "at": self.at})
         scalars = {
             f"latency/{r.device}/{r.variant}/bs{r.batch_size}/{stat}": r.stats[stat]

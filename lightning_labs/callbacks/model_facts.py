@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import lightning as L
-import rich
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_labs.models.facts import model_facts
+from lightning_labs.runtime.console import print_rich
 from lightning_labs.runtime.logs import get_logger
 from lightning_labs.runtime.model_tables import facts_summary, facts_table
 
@@ -27,7 +27,7 @@ class ModelFactsSummary(L.Callback):
     @rank_zero_only
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         facts = model_facts(pl_module.net, pl_module.hparams.input_shape, self.depth)
-        rich.print(facts_table(facts, title=type(pl_module.net).__name__))
+        print_rich(facts_table(facts, title=type(pl_module.net).__name__))
         log.info("Model: %s", facts_summary(facts))
         rows = "\n".join(
             f"| {layer.name} | {layer.kind} | {layer.output_shape} | {layer.params:,} | {layer.macs:,} |"

@@ -1,12 +1,15 @@
-"""A sweep's jobs side by side: sorted by a metric, as a table (terminal, Markdown, CSV) and two figures.
+"""Runs side by side: sorted by a metric, as a table (terminal, Markdown, CSV) and two figures.
 
-Reads each job's ``.hydra/overrides.yaml``, ``metrics.json`` and TensorBoard events (nothing is
-re-run). :func:`write_comparison` writes ``comparison.md`` (the table, the settings all jobs share
-and the unfinished jobs), ``comparison.csv``, ``comparison.png`` (a bar per job of the metric) and
-``curves.png`` (a logged scalar and ``train/loss`` of every job vs epoch). Jobs without
-``metrics.json`` (crashed, stopped or still running) are listed, not dropped. The command
-``python -m lightning_labs.compare`` (:mod:`lightning_labs.compare`) prints and writes this; the
-sweep report (:mod:`lightning_labs.runs.report`) reuses its table and figures.
+Reads each job's ``.hydra/overrides.yaml``, ``.hydra/config.yaml``, ``metrics.json``, log file and
+TensorBoard events (nothing is re-run). :func:`write_comparison` writes ``comparison.md`` (the
+table, the settings all jobs share, and the jobs that did not finish with the reason),
+``comparison.csv``, ``comparison.png`` (a bar per job of the metric) and ``curves.png`` (a logged
+scalar and ``train/loss`` of every job vs epoch). Jobs without ``metrics.json`` are listed, not
+dropped, each with its state (:attr:`~lightning_labs.runs.discovery.Run.status`): failed jobs with
+the first line of their error, unfinished ones as such. Only runs refused before training (a bad
+setting: nothing to compare) are left out, and named below the table, unless asked for. The
+command ``python -m lightning_labs.compare`` (:mod:`lightning_labs.compare`) prints and writes
+this; the sweep report (:mod:`lightning_labs.runs.report`) reuses its table and figures.
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import rich
 import rich.table
 from rich.markup import escape
 
@@ -25,15 +27,30 @@ from lightning_labs.runs import plots
 from lightning_labs.runs.discovery import (
     Run,
     RunDirError,
-    check_run_or_sweep,
+    collect_jobs,
     common_overrides,
+    job_names,
     load_run,
     short_names,
     varying_settings,
 )
 
 # Final metrics shown when a job has them, in this order (``seconds`` and ``epochs`` are metrics.json's).
-COLUMNS = ("test/acc", "test/loss", "val/acc_best", "val/acc", "seconds", "epochs")
+COLUMNS = (
+    "test/acc",
+    "test/loss",
+    "val/acc_best",
+    "val/acc",
+    "seconds",
+    "epochs",
+    "model/params",
+    "model/macs",
+)
+HEADERS = {"model/params": "params", "model/macs": "MACs"}
+COUNTS = ("model/params", "model/macs")
+# Settings read from the composed config (.hydra/config.yaml), not from the command line, so that a
+# preset (experiment=...) shows the model and data it chose.
+COMPOSED = ("model", "data")
 LOWER_IS_BETTER = ("loss", "seconds", "_ms", "error")
 MISSING = "-"
 
@@ -49,9 +66,19 @@ def ranked(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
+def short_count(value: float) -> str:
+    """``61.7K``, ``9.23M``, ``4.09G``: parameter and MAC counts as the README writes them."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{unit}"
+    return f"{value:.0f}"
+
+
 def format_value(name: str, value: float | None) -> str:
     if value is None:
         return MISSING
+    if name in COUNTS and math.isfinite(value):
+        return short_count(value)
     if name in ("epochs", "global_step"):
         return f"{value:.0f}"
     if name == "seconds":
@@ -59,15 +86,32 @@ def format_value(name: str, value: float | None) -> str:
     return f"{value:.4f}"
 
 
+def header(name: str) -> str:
+    return HEADERS.get(name, name)
+
+
+def setting(run: Run, key: str) -> str:
+    """A job's value of a setting: the composed model or data name, else the value in the composed
+    config (so a job that did not override it shows what it ran with), else its override."""
+    value = getattr(run, key) if key in COMPOSED else run.composed(key) or run.settings.get(key)
+    return MISSING if value is None else str(value)
+
+
+def job_cell(run: Run) -> str:
+    """``3``, or ``3 (failed)`` for a job that did not finish."""
+    return run.name if run.finished else f"{run.name} ({run.status})"
+
+
 @dataclass
 class Comparison:
-    """The jobs of a sweep (best first by ``metric``), the settings that differ and the metric columns."""
+    """The jobs (best first by ``metric``), the settings that differ and the metric columns."""
 
     root: Path
     runs: list[Run]
     keys: list[str]
     columns: list[str]
     metric: str
+    left_out: list[Run] = field(default_factory=list)  # refused before training, not shown
 
     @property
     def name(self) -> str:
@@ -86,20 +130,30 @@ class Comparison:
         return text
 
     def label_text(self, run: Run) -> str:
+        """The differing settings this job has, short (those it lacks are left out)."""
         names = short_names(self.keys)
-        return ", ".join(f"{names[k]}={run.settings.get(k, MISSING)}" for k in self.keys)
+        values = {key: setting(run, key) for key in self.keys}
+        return ", ".join(f"{names[k]}={v}" for k, v in values.items() if v != MISSING)
 
     def rows(self) -> list[dict[str, str | float | bool | None]]:
-        """One dict per job: ``job``, each differing override, each metric column, ``finished``."""
+        """One dict per job: ``job``, each differing setting, each metric column, ``finished``, ``status``."""
         return [
             {
                 "job": run.name,
-                **{key: run.settings.get(key) for key in self.keys},
+                **{key: setting(run, key) for key in self.keys},
                 **{name: run.raw(name) for name in self.columns},
                 "finished": run.finished,
+                "status": run.status,
             }
             for run in self.runs
         ]
+
+    @property
+    def shared_model(self) -> str:
+        """`` of lenet5 on mnist`` when every job has the same model and data (else they are columns)."""
+        values = [setting(self.runs[0], key) for key in COMPOSED if key not in self.keys]
+        what = " on ".join(value for value in values if value != MISSING)
+        return f" of {what}" if what else ""
 
     @property
     def order_note(self) -> str:
@@ -107,10 +161,23 @@ class Comparison:
         return f"sorted by {self.metric}, {direction}"
 
 
-def compare_runs(root: Path, jobs: Sequence[Path], metric: str = "test/acc") -> Comparison:
+def differing_keys(runs: Sequence[Run]) -> list[str]:
+    """The model and data, then the overridden keys, whose values (:func:`setting`) differ between
+    jobs (``model=`` and ``data=`` overrides give way to the composed names)."""
+    keys = [*COMPOSED, *(key for key in varying_settings(runs) if key not in COMPOSED)]
+    return [key for key in keys if len({setting(run, key) for run in runs}) > 1]
+
+
+def compare_runs(
+    root: Path, jobs: Sequence[Path], metric: str = "test/acc", show_refused: bool = False
+) -> Comparison:
     """Read the jobs and sort them: best ``metric`` first, then jobs without a finite value of it
-    (not tested, or diverged to NaN/inf), unfinished ones last."""
-    runs = [load_run(job, name=job.name) for job in jobs]
+    (not tested, or diverged to NaN/inf), the ones that did not finish last. Runs refused before
+    training are left out (``left_out``) unless ``show_refused``, or unless no other run is left."""
+    every = [load_run(job, name=name) for job, name in zip(jobs, job_names(jobs), strict=True)]
+    hide = not show_refused and any(run.status != "refused" for run in every)
+    runs = [run for run in every if not (hide and run.status == "refused")]
+    left_out = [run for run in every if hide and run.status == "refused"]
     finished = [run for run in runs if run.finished]
     if finished and all(run.value(metric) is None for run in finished):
         available = sorted({name for run in finished for name in run.metrics} | {"seconds", "epochs"})
@@ -129,50 +196,61 @@ def compare_runs(root: Path, jobs: Sequence[Path], metric: str = "test/acc") -> 
     columns = [
         c for c in (metric, *[c for c in COLUMNS if c != metric]) if any(r.value(c) is not None for r in runs)
     ]
-    return Comparison(root=root, runs=runs, keys=varying_settings(runs), columns=columns, metric=metric)
+    return Comparison(
+        root=root, runs=runs, keys=differing_keys(runs), columns=columns, metric=metric, left_out=left_out
+    )
 
 
-def load_comparison(path: Path, metric: str = "test/acc") -> Comparison:
-    """The comparison of the sweep (or single run) at ``path``; RunDirError when it holds neither."""
-    root, jobs = check_run_or_sweep(path, "compare")
-    return compare_runs(root, jobs, metric)
+def load_comparison(
+    paths: Path | Sequence[Path], metric: str = "test/acc", show_refused: bool = False
+) -> Comparison:
+    """The comparison of the sweeps and runs at ``paths`` (globs expanded); RunDirError when one
+    holds neither."""
+    root, jobs = collect_jobs([paths] if isinstance(paths, Path) else paths, "compare")
+    return compare_runs(root, jobs, metric, show_refused)
 
 
 def rich_table(comparison: Comparison) -> rich.table.Table:
+    """The table for the console: short setting headers (``pool``), their full keys in the caption."""
     jobs = len(comparison.runs)
     table = rich.table.Table(
-        title=f"{comparison.root}: {jobs} job{'s' * (jobs != 1)}, {comparison.order_note}"
+        title=escape(
+            f"{comparison.root}: {jobs} job{'s' * (jobs != 1)}{comparison.shared_model}, "
+            + comparison.order_note
+        )
     )
     table.add_column("job")
+    names = short_names(comparison.keys)
     for key in comparison.keys:
-        table.add_column(key, style="cyan")
+        table.add_column(names[key], style="cyan")
     for name in comparison.columns:
-        table.add_column(name, justify="right", style="bold" if name == comparison.metric else None)
+        table.add_column(header(name), justify="right", style="bold" if name == comparison.metric else None)
     best = next((r for r in comparison.runs if ranked(r.value(comparison.metric))), None)
     for run in comparison.runs:
-        cells = [escape(run.name) if run.finished else f"{escape(run.name)} [red](unfinished)[/red]"]
-        cells += [escape(run.settings.get(key, MISSING)) for key in comparison.keys]
+        cells = [escape(run.name) if run.finished else f"{escape(run.name)} [red]({run.status})[/red]"]
+        cells += [escape(setting(run, key)) for key in comparison.keys]
         cells += [format_value(name, run.value(name)) for name in comparison.columns]
         table.add_row(*cells, style="green" if run is best else ("dim" if not run.finished else None))
-    common = common_overrides(comparison.runs)
-    if common:
-        table.caption = escape("shared: " + " ".join(common))
+    footnote = [f"{names[key]} = {key}" for key in comparison.keys if names[key] != key]
+    footnote += [f"{header(c)} = {c}" for c in comparison.columns if header(c) != c]
+    if footnote:
+        table.caption = escape(", ".join(footnote))
     return table
 
 
 def markdown_table(comparison: Comparison) -> str:
-    header = [
+    header_cells = [
         "job",
         *comparison.keys,
-        *(f"**{c}**" if c == comparison.metric else c for c in comparison.columns),
+        *(f"**{c}**" if c == comparison.metric else header(c) for c in comparison.columns),
     ]
     lines = [
-        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(header_cells) + " |",
         "|" + "|".join(["---"] * (1 + len(comparison.keys)) + ["---:"] * len(comparison.columns)) + "|",
     ]
     for run in comparison.runs:
-        cells = [run.name if run.finished else f"{run.name} (unfinished)"]
-        cells += [f"`{run.settings.get(key, MISSING)}`" for key in comparison.keys]
+        cells = [job_cell(run)]
+        cells += [f"`{setting(run, key)}`" for key in comparison.keys]
         for name in comparison.columns:
             cells.append(format_value(name, run.value(name)))
         lines.append("| " + " | ".join(cells) + " |")
@@ -180,20 +258,48 @@ def markdown_table(comparison: Comparison) -> str:
 
 
 def unfinished_line(comparison: Comparison) -> str:
-    if not comparison.unfinished:
+    """The jobs that stopped without an error logged (killed, or still running)."""
+    names = [run.name for run in comparison.runs if run.status == "unfinished"]
+    if not names:
         return "Unfinished jobs: none."
-    names = ", ".join(run.name for run in comparison.unfinished)
-    return f"Unfinished jobs (no metrics.json: crashed, stopped or still running): {names}."
+    return f"Unfinished jobs (no metrics.json: crashed, stopped or still running): {', '.join(names)}."
+
+
+def error_lines(comparison: Comparison) -> list[str]:
+    """One line per job that logged an error (failed, stopped, or refused and shown), then one for
+    the refused runs left out, each with the first line of its error and where the rest is."""
+    lines = [
+        f"Job {run.name} {run.status}: {run.error} (log: {run.log_file})"
+        for run in comparison.runs
+        if run.error is not None and not run.finished
+    ]
+    lines += [
+        f"Job {run.name} refused before training, left out (--all shows it): {run.error}"
+        for run in comparison.left_out
+    ]
+    return lines
+
+
+def status_lines(comparison: Comparison) -> list[str]:
+    """What did not finish and why, then the shared settings: the lines printed under the table."""
+    lines = error_lines(comparison)
+    if any(run.status == "unfinished" for run in comparison.runs):
+        lines.append(unfinished_line(comparison))
+    common = common_overrides(comparison.runs)
+    if common:
+        lines.append("Shared by all jobs: " + " ".join(common))
+    return lines
 
 
 def markdown_body(
     comparison: Comparison, images: dict[str, Path] | None = None, relative_to: Path | None = None
 ) -> str:
-    """The table, the row order, the shared settings, the unfinished jobs and the figures' links."""
+    """The table, the row order, the shared settings, the jobs that did not finish and the figures' links."""
     parts = [markdown_table(comparison), "", f"Rows {comparison.order_note}; jobs without it last."]
     common = common_overrides(comparison.runs)
     if common:
         parts.append("Shared by all jobs: " + " ".join(f"`{o}`" for o in common) + ".")
+    parts += error_lines(comparison)
     parts.append(unfinished_line(comparison))
     for name, alt in (("comparison.png", f"{comparison.metric} per job"), ("curves.png", "curves per job")):
         path = (images or {}).get(name)
@@ -206,8 +312,9 @@ def markdown_body(
 def write_csv(comparison: Comparison, path: Path) -> Path:
     """Every value at full precision (as in metrics.json); empty cells for missing ones."""
     rows = comparison.rows()
+    fields = ["job", *comparison.keys, *comparison.columns, "finished", "status"]
     with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=["job", *comparison.keys, *comparison.columns, "finished"])
+        writer = csv.DictWriter(file, fieldnames=fields)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
@@ -217,7 +324,7 @@ def write_csv(comparison: Comparison, path: Path) -> Path:
 def write_figures(comparison: Comparison, out_dir: Path, curve: str = "val/acc") -> dict[str, Path]:
     """``comparison.png`` (a bar per job of the metric) and ``curves.png`` (``curve`` and train/loss)."""
     runs = comparison.runs
-    labels = [comparison.label(run) + ("" if run.finished else " (unfinished)") for run in runs]
+    labels = [comparison.label(run) + ("" if run.finished else f" ({run.status})") for run in runs]
     figure = plots.bar_chart(
         labels,
         [run.value(comparison.metric) for run in runs],

@@ -4,7 +4,8 @@ A run directory (``outputs/train/<date>/<time>/``) holds ``metrics.json``, ``env
 ``.hydra/{config,overrides}.yaml``, ``tensorboard/events.out.tfevents.*`` and, for a benchmark run
 (or a training run with ``callbacks=latency``), ``benchmark.json``. A sweep directory
 (``outputs/multirun/train/<date>/<time>/``) holds one such directory per job, named by job number.
-A job that crashed, was stopped or is still running has no ``metrics.json``.
+A job that crashed, was stopped or is still running has no ``metrics.json``; :attr:`Run.status`
+tells them apart from the run's log file (``<task>.log``, where a failed command logs its error).
 
 Nothing here needs torch: reading a run back is quick and works without the training stack.
 A run's TensorBoard events are read by :mod:`lightning_labs.runs.events`, only when asked for.
@@ -12,7 +13,9 @@ A run's TensorBoard events are read by :mod:`lightning_labs.runs.events`, only w
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,11 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from omegaconf import DictConfig, OmegaConf
 
 from lightning_labs.runs.events import Events, load_events
 from lightning_labs.runtime.overrides import parse_override
 
 TRAIN_HINT = "python -m lightning_labs.train"
+# A record of the run's log file (conf/hydra/default.yaml): "[time][logger][LEVEL] - message".
+LOG_RECORD = re.compile(r"^\[[^\]]*\]\[[^\]]*\]\[(?P<level>[A-Z]+)\] - (?P<message>.*)$")
+# The ERROR records of runtime/errors.py that are not the error itself: the traceback's heading
+# and the line saying where the traceback went (in a sweep, that is said after the error instead).
+NOT_THE_ERROR = ("Traceback of the error:", "(traceback in ")
+WHERE_THE_TRACEBACK_IS = re.compile(r" \(traceback in [^()]*\)$")
+STOPPED = "Stopped by SIGTERM"
 SWEEP_HINT = "python -m lightning_labs.train -m model.pool=max,avg model.act=relu,sigmoid"
 
 
@@ -132,6 +143,39 @@ class Run:
     def finished(self) -> bool:
         return self.summary is not None
 
+    @cached_property
+    def error(self) -> str | None:
+        """The first line of the error the run logged (``ValueError: ...``); None when it logged none."""
+        return first_error(self.log_file) if self.log_file else None
+
+    @property
+    def log_file(self) -> Path | None:
+        """``<task>.log`` (``train.log``): the console's messages, errors and tracebacks included."""
+        task = self.config.get("task_name") or "train"
+        path = self.path / f"{task}.log"
+        return path if path.is_file() else None
+
+    @property
+    def trained(self) -> bool:
+        """Whether training began: a checkpoint was saved or a scalar logged. A run refused by the
+        config checks, or one that failed while being built, has neither."""
+        if any((self.path / "checkpoints").glob("*.ckpt")):
+            return True
+        return bool(self.events and self.events.scalar_tags)
+
+    @cached_property
+    def status(self) -> str:
+        """``finished`` (metrics.json), ``failed`` (an error after training began), ``refused`` (an
+        error before it: bad settings, missing data), ``stopped`` (SIGTERM) or ``unfinished`` (no
+        error logged: killed, or still running)."""
+        if self.finished:
+            return "finished"
+        if self.error is None:
+            return "unfinished"
+        if self.error.startswith(STOPPED):
+            return "stopped"
+        return "failed" if self.trained else "refused"
+
     @property
     def metrics(self) -> dict[str, float]:
         return dict((self.summary or {}).get("metrics") or {})
@@ -155,27 +199,48 @@ class Run:
         except OSError:
             return None
 
-    @property
+    @cached_property
     def config(self) -> dict[str, Any]:
         content = read_yaml(self.path / ".hydra" / "config.yaml")
         return content if isinstance(content, dict) else {}
 
+    @cached_property
+    def omegaconf(self) -> DictConfig:
+        """:attr:`config` as OmegaConf reads it, so that its interpolations resolve."""
+        return OmegaConf.create(self.config)
+
+    def composed(self, key: str) -> str | None:
+        """A dotted key's plain value in the composed config (``trainer.max_epochs`` -> ``15``, set
+        on the command line or not; ``model.net.act: ${..act}`` resolved). None for a group, a
+        list, a missing key, or an interpolation that needs the training run's own resolvers."""
+        value = OmegaConf.select(self.omegaconf, key, default=None, throw_on_resolution_failure=False)
+        if isinstance(value, bool):
+            return str(value).lower()
+        return str(value) if isinstance(value, int | float | str) else None
+
     @property
     def model(self) -> str | None:
-        if self.summary and self.summary.get("model"):
-            return str(self.summary["model"])
-        if self.benchmark and self.benchmark.get("model"):
-            return str(self.benchmark["model"])
+        """The model's name in the composed config (so ``experiment=...`` presets show theirs), else
+        what metrics.json or benchmark.json recorded."""
         model = self.config.get("model")
-        return str(model.get("name")) if isinstance(model, dict) and model.get("name") else None
+        if isinstance(model, dict) and model.get("name"):
+            return str(model["name"])
+        for record in (self.summary, self.benchmark):
+            if record and record.get("model"):
+                return str(record["model"])
+        return None
 
     @property
     def data(self) -> str | None:
-        if self.summary and self.summary.get("data"):
-            return str(self.summary["data"])
+        """The data's name in the composed config (``data.name``, else its class: ``MNISTData`` ->
+        ``mnist``), else what metrics.json recorded."""
         data = self.config.get("data")
+        if isinstance(data, dict) and data.get("name"):
+            return str(data["name"])
         if isinstance(data, dict) and data.get("_target_"):
             return str(data["_target_"]).rsplit(".", 1)[-1].removesuffix("Data").lower()
+        if self.summary and self.summary.get("data"):
+            return str(self.summary["data"])
         return None
 
     @property
@@ -195,6 +260,21 @@ class Run:
     @cached_property
     def events(self) -> Events | None:
         return load_events(self.path)
+
+
+def first_error(log_file: Path) -> str | None:
+    """The first line of the first ERROR record in a run's log file that is the error itself."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        record = LOG_RECORD.match(line)
+        if record and record["level"] in ("ERROR", "CRITICAL"):
+            message = record["message"].strip()
+            if message and not message.startswith(NOT_THE_ERROR):
+                return WHERE_THE_TRACEBACK_IS.sub("", message)
+    return None
 
 
 def load_run(path: Path, name: str | None = None) -> Run:
@@ -245,3 +325,39 @@ def short_names(keys: Sequence[str]) -> dict[str, str]:
         else:
             names[key] = key
     return names
+
+
+def expand_globs(paths: Sequence[Path]) -> list[Path]:
+    """The paths given, a pattern the shell left alone (quoted, or matching nothing) expanded to
+    the directories it matches, in sorted order (``sweep*`` may match ``sweep.log`` too); a
+    pattern that matches no directory stays as it is, to be reported as missing."""
+    expanded: list[Path] = []
+    for path in paths:
+        matches = sorted(glob.glob(str(path))) if glob.has_magic(str(path)) else []
+        expanded += [Path(m) for m in matches if Path(m).is_dir()] or [path]
+    return expanded
+
+
+def collect_jobs(paths: Sequence[Path], command: str) -> tuple[Path, list[Path]]:
+    """The run directories of every sweep or run in ``paths`` (globs expanded, each once), and the
+    folder they share (the one directory itself when only one is given); RunDirError for a path
+    that holds neither."""
+    roots = expand_globs(paths)
+    jobs: dict[Path, Path] = {}
+    for root in roots:
+        for job in check_run_or_sweep(root, command)[1]:
+            jobs.setdefault(job.resolve(), job)
+    if len(roots) == 1:
+        return roots[0], list(jobs.values())
+    return Path(os.path.commonpath([p.resolve() for p in roots])), list(jobs.values())
+
+
+def job_names(jobs: Sequence[Path]) -> list[str]:
+    """The jobs' paths cut to the fewest last parts that still tell them apart, the same number
+    for all: ``3`` within one sweep, ``<time>/3`` across sweeps."""
+    parts = [job.resolve().parts for job in jobs]
+    for n in range(1, max((len(p) for p in parts), default=1) + 1):
+        names = ["/".join(p[-n:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [job.as_posix() for job in jobs]
