@@ -27,6 +27,7 @@ def freeze(net: nn.Module, patterns: Sequence[str]) -> list[nn.Module]:
     for name, param in net.named_parameters():
         if any(_matches(name, pattern) for pattern in patterns):
             param.requires_grad_(False)
+    check_something_trains(net, patterns)
     frozen_norms = []
     for name, module in net.named_modules():
         if isinstance(module, nn.modules.batchnorm._NormBase):
@@ -39,6 +40,21 @@ def freeze(net: nn.Module, patterns: Sequence[str]) -> list[nn.Module]:
             if fixed:
                 frozen_norms.append(module)
     return frozen_norms
+
+
+def check_something_trains(net: nn.Module, patterns: Sequence[str]) -> None:
+    """Refuse a freeze that leaves no parameter to train: the optimizer would get none (torch's
+    "empty parameter list"), and testing the untrained head would report chance."""
+    params = list(net.parameters())
+    if patterns and params and not any(p.requires_grad for p in params):
+        last = [
+            name for name, m in net.named_modules() if next(m.parameters(recurse=False), None) is not None
+        ]
+        raise ValueError(
+            f"model.freeze={list(patterns)} freezes every parameter of the network: nothing is left to "
+            f"train. Freeze fewer layers (leave out at least the last one, {last[-1]}); to train the "
+            "frozen layers too after a few epochs, add model.unfreeze_at_epoch=N."
+        )
 
 
 def count_parameters(net: nn.Module) -> tuple[int, int]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from hydra.core.hydra_config import HydraConfig
@@ -25,6 +27,22 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 EXIT_FAILED = 1
 EXIT_SIGTERM = 128 + 15  # what a shell reports for a process ended by SIGTERM
+# Terminal colour and style codes, e.g. the bold that torch.load puts in its weights_only error.
+# The console handler drops the escape character itself and would print the rest ("[1m").
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """What a failed job of a sweep returns to Hydra: its one-line error and its log files.
+
+    Raising would make Hydra's sweeper stop at the first failed job with a traceback; returning
+    this lets the other jobs run and :class:`~lightning_labs.runtime.sweep_summary.SweepSummary`
+    count the failures and end the sweep with a non-zero exit status.
+    """
+
+    error: str
+    log_files: tuple[str, ...]
 
 
 def _log_files() -> list[str]:
@@ -53,11 +71,17 @@ def _message(err: BaseException) -> str:
     process N. Original Traceback ...", ending with the original "X: message" line: the message
     is what the user needs; the whole text still goes to the log file with the traceback.
     """
-    text = str(err)
+    text = ANSI_ESCAPE.sub("", str(err))
     if text.startswith("Caught ") and "\nOriginal Traceback" in text:
         last = text.rstrip().splitlines()[-1]
         return last.split(": ", 1)[1] if ": " in last else last
     return text
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: message``, as the console shows an error (rank-prefixed on DDP ranks other than 0)."""
+    rank = f"[rank {global_rank()}] " if global_rank() else ""
+    return f"{rank}{type(err).__name__}: {_message(err)}"
 
 
 def _stopped_by_sigterm(err: BaseException) -> bool:
@@ -71,15 +95,15 @@ def _in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def clear_errors(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
+def clear_errors(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T | JobFailed]:
     """Wrap a Hydra task: its exceptions become one logged message and exit status 1.
 
-    In a sweep the error is logged the same way and then raised, so that Hydra handles the
-    failed job as it does any other.
+    In a sweep the error is logged the same way and the job returns :class:`JobFailed`, so that
+    the sweep goes on with its other jobs and sums up the failures at its end.
     """
 
     @functools.wraps(task)
-    def run(cfg: DictConfig) -> T:
+    def run(cfg: DictConfig) -> T | JobFailed:
         try:
             return task(cfg)
         except SystemExit as err:  # Lightning's stop on SIGTERM is a SystemExit
@@ -91,12 +115,13 @@ def clear_errors(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             _traceback_to_log_files(err)
-            where = " and ".join(_log_files())
-            rank = f"[rank {global_rank()}] " if global_rank() else ""
-            log.error("%s%s: %s", rank, type(err).__name__, _message(err))
-            log.error("(traceback in %s; HYDRA_FULL_ERROR=1 prints it here)", where or "no log file")
-            if _in_sweep():
-                raise
+            logs = " and ".join(_log_files()) or "no log file"
+            where = f"traceback in {logs}; HYDRA_FULL_ERROR=1 prints it here"
+            if _in_sweep():  # one line per failed job; the sweep's summary lists them again
+                log.error("%s (%s)", one_line(err), where)
+                return JobFailed(one_line(err), tuple(_log_files()))
+            log.error("%s", one_line(err))
+            log.error("(%s)", where)
             sys.exit(EXIT_FAILED)
 
     return run

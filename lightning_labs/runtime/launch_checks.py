@@ -9,7 +9,6 @@ id, the SLURM job and step), and only rank zero writes into it.
 
 from __future__ import annotations
 
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -24,18 +23,28 @@ def uses_ddp(trainer_cfg: DictConfig) -> bool:
     return "ddp" in name.lower()
 
 
-def check_launch(cfg: DictConfig) -> None:
-    """Refuse, before any process starts, the launches that would hang, duplicate or scatter outputs."""
-    if not HydraConfig.initialized():
-        return
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode == RunMode.MULTIRUN and uses_ddp(cfg.trainer):
+def check_sweep(cfg: DictConfig) -> None:
+    """Refuse a sweep (``-m``) job with a DDP trainer; without a trainer there is nothing to check.
+
+    Called by :class:`~lightning_labs.runtime.sweep_summary.SweepSummary` before the first job
+    starts, and again in each job, where a swept ``trainer=`` choice shows.
+    """
+    if cfg.get("trainer") is not None and uses_ddp(cfg.trainer):
         raise RuntimeError(
             "A sweep (-m) cannot use a DDP trainer: DDP starts each extra rank by re-running the whole "
             "command line, which would re-run the sweep. Sweep on one device per job (trainer=default, "
             "cpu or gpu), or start one DDP job per setting (a shell loop, or a SLURM job array over "
             "scripts/slurm/train.sbatch)."
         )
+
+
+def check_launch(cfg: DictConfig) -> None:
+    """Refuse, before any process starts, the launches that would hang, duplicate or scatter outputs."""
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        check_sweep(cfg)
     explicit_dir = any(o.startswith("hydra.run.dir=") for o in hydra_cfg.overrides.hydra)
     if torchrun_run_id() == "none" and int_env("WORLD_SIZE") > 1 and not explicit_dir:
         raise RuntimeError(
@@ -47,6 +56,8 @@ def check_launch(cfg: DictConfig) -> None:
 
 def check_accelerator(trainer_cfg: DictConfig) -> None:
     """Fail early, with the way out, when a GPU trainer is asked for on a machine without one."""
+    import torch  # here, so that check_launch runs before torch's import (about 5 s)
+
     if trainer_cfg.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         raise RuntimeError(
             "trainer.accelerator=gpu, but no CUDA GPU is visible (torch.cuda.is_available() is "

@@ -7,10 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 from cli import QUICK, run_tool
 from data_files import write_cifar10, write_image_folder
+from omegaconf import OmegaConf
 
 from lightning_labs.inference.evaluate import evaluate
+from lightning_labs.runtime.errors import clear_errors
 from lightning_labs.training.run import train
 
 
@@ -128,6 +131,14 @@ IN_PROCESS_CASES: list[tuple[str, str, Make, str]] = [
         "expecting 3 input channels",
     ),
     ("missing checkpoint", "eval", lambda d, t: [f"ckpt_path={t / 'gone.ckpt'}"], "No file at"),
+    (
+        "every layer frozen",
+        "train",
+        ["model.freeze=[*]"],
+        "model.freeze=['*'] freezes every parameter of the network: nothing is left to train. Freeze "
+        "fewer layers (leave out at least the last one, classifier.2); to train the frozen layers too "
+        "after a few epochs, add model.unfreeze_at_epoch=N.",
+    ),
 ]
 
 
@@ -192,6 +203,18 @@ def test_a_checkpoint_of_another_model_is_refused(
     assert result.returncode == 1
     assert "Traceback" not in result.stderr + result.stdout
     assert "lenet5" in (result.stderr + result.stdout).lower()
+
+
+def test_an_error_message_is_plain_text(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    """torch.load's weights_only refusal carries terminal bold codes: the message shows none."""
+    torch.save({"function": print}, tmp_path / "pickled.pth")  # not an allowed type for weights_only
+    failing = clear_errors(lambda cfg: torch.load(tmp_path / "pickled.pth", weights_only=True))
+    with pytest.raises(SystemExit):
+        failing(OmegaConf.create())
+    message = caplog.records[0].getMessage()
+    assert message.startswith("UnpicklingError: Weights only load failed.")
+    assert "do those steps only if you trust the source of the checkpoint." in message
+    assert "\x1b" not in message and "[1m" not in message and "[0m" not in message
 
 
 def test_the_full_traceback_is_in_the_log_file_and_on_request(data_root: Path, tmp_path: Path) -> None:
