@@ -239,3 +239,21 @@ def test_a_cnn_beats_chance_on_image_folders_and_evaluates_without_the_train_fol
     )
     results = evaluate(eval_cfg)
     assert results["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
+
+
+def test_imagenet_declares_its_classes_for_a_network_without_files(data_root: Path, tmp_path: Path) -> None:
+    """data.num_classes sizes the network of inspect/benchmark with no dataset on disk; folders decide."""
+    absent = FolderData(root=str(tmp_path / "nowhere"), name="imagenet", num_classes=1000, num_workers=0)
+    assert (absent.num_classes, absent.input_shape) == (1000, (3, 224, 224))
+    present = FolderData(root=str(data_root / "imagenet"), num_classes=1000, num_workers=0)
+    assert present.num_classes == 6 and present.class_names == imagenet_wnids(6)
+
+
+def test_workers_are_at_most_the_cpus_this_process_may_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 3}, raising=False)
+    with caplog.at_level("INFO"):
+        assert FolderData(root=str(tmp_path), num_workers=8).num_workers == 2
+    assert "data.num_workers=8 lowered to 2: this process may use 2 CPUs" in caplog.text
+    assert FolderData(root=str(tmp_path), num_workers=1).num_workers == 1

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from lightning_labs.models import build_net, freeze, torchvision_net
+from lightning_labs.models import build_net, count_parameters, freeze, torchvision_net
 from lightning_labs.models.facts import model_facts
 from lightning_labs.models.surgery import apply_edits
 from lightning_labs.runtime.config import config_path, to_plain
@@ -174,6 +174,15 @@ def test_new_layers_change_while_frozen_ones_do_not(make_cfg) -> None:
     bn = next(m for m in model.net.features if isinstance(m, nn.BatchNorm2d))
     assert not bn.training and int(bn.num_batches_tracked) == 0  # frozen BatchNorm never updated
 
+    # inspect ckpt_path=...: the trained network, its frozen layers and the input it was trained on.
+    checkpoint = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    with initialize_config_dir(config_path(), version_base="1.3"):
+        inspected = compose("inspect", overrides=[f"ckpt_path={checkpoint}", "paths.output_dir=/tmp"])
+    facts, diff = describe_models(inspected)
+    trainable, frozen = count_parameters(model.net)
+    assert diff is None and (facts.trainable, facts.params) == (trainable, trainable + frozen)
+    assert frozen > 0 and facts.input_shape == (3, 32, 32)
+
 
 def test_unfreeze_at_epoch_adds_the_backbone_to_the_optimizer(make_cfg, caplog) -> None:
     cfg = make_cfg(
@@ -195,8 +204,8 @@ def test_inspect_diffs_resnet50_and_its_surgery() -> None:
             overrides=[
                 "model=resnet50",
                 "model@compare=resnet50_extra_conv",
-                "input_shape=[3,224,224]",
-                "num_classes=1000",
+                "data=imagenet",  # 1000 classes, 3x224x224 as its config declares: no files needed
+                "data.root=/nowhere",
                 "paths.output_dir=/tmp",
             ],
         )

@@ -30,6 +30,14 @@ def fingerprint(*parts: bytes) -> str:
     return digest.hexdigest()[:12]
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask where the OS has one (Linux, and the
+    cores a batch scheduler or ``taskset`` grants), else every core of the machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def class_difference(trained: Sequence[str], found: Sequence[str], where: str) -> str:
     """Why data whose classes are not a checkpoint's cannot be used with it, and what to do."""
     missing = [name for name in trained if name not in found]

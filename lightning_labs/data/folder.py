@@ -12,7 +12,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
-from lightning_labs.data.base import ClassificationData, fingerprint
+from lightning_labs.data.base import ClassificationData, fingerprint, usable_cpus
 from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -64,6 +64,20 @@ def collate_readable(samples: list[Any]) -> Any:
     return default_collate(readable)
 
 
+def worker_count(wanted: int) -> int:
+    """``wanted`` DataLoader workers, lowered (with a note) to the CPUs this process may use."""
+    cpus = usable_cpus()
+    if wanted > cpus:
+        log.info(
+            "data.num_workers=%d lowered to %d: this process may use %d CPUs, and more decoding "
+            "workers than CPUs only compete for them",
+            wanted,
+            cpus,
+            cpus,
+        )
+    return min(wanted, cpus)
+
+
 class FolderData(ClassificationData):
     """``root/train/<class>/*`` and ``root/val/<class>/*`` with the standard ImageNet recipe.
 
@@ -84,6 +98,11 @@ class FolderData(ClassificationData):
         rotation: random rotation range in degrees (0: off).
         bad_images: what an image file that cannot be decoded does: ``fail`` (the error names
             the file) or ``skip`` it with a warning naming the file.
+        num_classes: the class count the data config declares (ImageNet: 1000). It sizes a
+            network only where the train folder is absent (``inspect``, ``benchmark`` with no
+            dataset on disk); the class folders, where present, or a checkpoint's class names decide.
+        num_workers: DataLoader workers decoding images, at most one per CPU this process may
+            use (more only compete for the cores, and PyTorch warns about it in every process).
     """
 
     def __init__(
@@ -100,11 +119,16 @@ class FolderData(ClassificationData):
         color_jitter: float = 0.0,
         rotation: float = 0.0,
         bad_images: str = "fail",
+        num_classes: int | None = None,
+        num_workers: int = 0,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("mean", IMAGENET_MEAN)
         kwargs.setdefault("std", IMAGENET_STD)
-        super().__init__(**kwargs)
+        super().__init__(num_workers=worker_count(num_workers), **kwargs)
+        if num_classes is not None and num_classes < 2:
+            raise ValueError(f"data.num_classes={num_classes}: a classifier needs at least 2 classes")
+        self.declared_classes = num_classes
         if resize_size < image_size:
             raise ValueError(
                 f"data.resize_size ({resize_size}) must be at least data.image_size ({image_size})"
@@ -165,6 +189,10 @@ class FolderData(ClassificationData):
 
     @property
     def num_classes(self) -> int:
+        """The training classes' count; the declared ``data.num_classes`` while none can be read."""
+        train_absent = not (self.root / self.splits["train"]).is_dir()
+        if not self.class_names and self.declared_classes and train_absent:
+            return self.declared_classes
         return len(self.training_classes())
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
