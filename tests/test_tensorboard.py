@@ -5,15 +5,18 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from lightning.pytorch.loggers import TensorBoardLogger
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch import nn
 
-from lightning_labs.callbacks.figures import confusion_figure, prediction_grid
-from lightning_labs.callbacks.inside import conv_stages, record_outputs
+from lightning_labs.callbacks.inside import WeightHistograms, conv_stages, record_outputs
+from lightning_labs.inference.pictures import confusion_figure, prediction_grid
 from lightning_labs.models import LeNet5, build_net
 from lightning_labs.runtime.config import config_path, to_plain
 from lightning_labs.training.run import train
@@ -42,8 +45,19 @@ def test_a_short_run_logs_curves_pictures_histograms_graph_and_hparams(make_cfg)
         "test/acc",
         "lr-AdamW",
     } <= scalars
-    assert {"time/epoch_seconds", "time/images_per_second"} <= scalars
-    assert any(tag.endswith("/cpu_percent") for tag in scalars)  # DeviceStatsMonitor (psutil)
+    assert {
+        "time/epoch_seconds",
+        "time/images_per_second",
+        "time/data_seconds",
+        "time/step_seconds",
+    } <= scalars
+    # DeviceUsage (psutil): three CPU cards in one group, not DeviceStatsMonitor's dozen with swap.
+    assert {tag for tag in scalars if tag.startswith("device/")} == {
+        "device/cpu_percent",
+        "device/cpu_percent_mean",
+        "device/cpu_percent_peak",
+    }
+    assert not [tag for tag in scalars if "DeviceStatsMonitor" in tag or "swap" in tag]
 
     images = set(tags["images"])
     assert {"predictions/test", "confusion_matrix/test", "feature_maps/input"} <= images
@@ -169,3 +183,20 @@ def test_the_sweep_preset_runs_the_pooling_by_activation_grid() -> None:
     with initialize_config_dir(config_path(), version_base="1.3"):
         cfg = compose("train", overrides=["experiment=pool_act_sweep"], return_hydra_config=True)
     assert dict(cfg.hydra.sweeper.params) == {"model.pool": "max,avg", "model.act": "relu,sigmoid"}
+
+
+def test_a_weight_tensor_with_nan_or_inf_gets_a_warning_instead_of_a_histogram(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A diverged network's histograms: TensorBoard cannot bin inf, and the run must not crash on it."""
+    logger = TensorBoardLogger(tmp_path, name="tensorboard", version="")
+    net = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    with torch.no_grad():
+        net[0].weight[0, 0] = float("inf")
+    trainer = SimpleNamespace(is_global_zero=True, loggers=[logger], current_epoch=0, global_step=5)
+    WeightHistograms().on_train_epoch_end(trainer, SimpleNamespace(net=net))
+    logger.experiment.flush()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert events.Tags()["histograms"] == ["weights/1.weight"]
+    assert "weights/0.weight holds NaN or inf values after epoch 1" in caplog.text

@@ -156,12 +156,13 @@ def test_each_epoch_logs_one_line_with_its_final_figures(make_cfg, caplog) -> No
     run = Path(cfg.paths.output_dir)
     train_losses, val_losses = scalars(run, "train/loss"), scalars(run, "val/loss")
     assert len(lines) == 2 and len(train_losses) == 2 and len(val_losses) == 1
+    timing = r"; data \d+\.\d\d s \+ steps \d+\.\d\d s \(\d+% waiting for data\)"  # epoch_speed
     assert re.fullmatch(
-        rf"Epoch 1/2: train/loss {train_losses[0]:.4f}, train/acc \d\.\d{{4}}, \d+\.\d s", lines[0]
+        rf"Epoch 1/2: train/loss {train_losses[0]:.4f}, train/acc \d\.\d{{4}}, \d+\.\d s{timing}", lines[0]
     )
     assert re.fullmatch(
         rf"Epoch 2/2: train/loss {train_losses[1]:.4f}, train/acc \d\.\d{{4}}, "
-        rf"val/loss {val_losses[0]:.4f}, val/acc \d\.\d{{4}}, \d+\.\d s",
+        rf"val/loss {val_losses[0]:.4f}, val/acc \d\.\d{{4}}, \d+\.\d s{timing}",
         lines[1],
     )
 
@@ -322,9 +323,12 @@ def test_command_line_multirun_gives_one_directory_per_job(tmp_path: Path, data_
         log = (job / "train.log").read_text()
         assert log.count("Testing the best checkpoint") == 1
         assert log.count("Epoch 1/1: train/loss ") == 1  # the per-epoch line, in the log file too
+        assert log.count("Restoring states from the checkpoint") == 1  # Lightning's messages, once
         overrides = json.loads((job / "metrics.json").read_text())["overrides"]
         pools |= {o.removeprefix("model.pool=") for o in overrides if o.startswith("model.pool=")}
     assert pools == {"max", "avg"}
+    # ... and once on the console: Lightning's own handler ("INFO: ...") was replaced by the run's
+    assert not re.search(r"^INFO: ", result.stdout + result.stderr, re.MULTILINE)
 
 
 class TinyUserNet(torch.nn.Module):

@@ -1,9 +1,11 @@
 """Lightning callbacks of the package."""
 
+from lightning_labs.callbacks.device import DeviceUsage
 from lightning_labs.callbacks.figures import ConfusionMatrixFigure, PredictionGrid
 from lightning_labs.callbacks.inside import FeatureMaps, WeightHistograms
 from lightning_labs.callbacks.interrupt import CheckpointOnInterrupt
 from lightning_labs.callbacks.latency import LatencyBenchmark
+from lightning_labs.callbacks.log_interval import LogEveryEpoch
 from lightning_labs.callbacks.model_facts import ModelFactsSummary
 from lightning_labs.callbacks.progress import EpochSummary, RichProgressBarFromOne
 from lightning_labs.callbacks.speed import EpochSpeed
@@ -12,10 +14,12 @@ from lightning_labs.callbacks.unfreeze import UnfreezeAtEpoch
 __all__ = [
     "CheckpointOnInterrupt",
     "ConfusionMatrixFigure",
+    "DeviceUsage",
     "EpochSpeed",
     "EpochSummary",
     "FeatureMaps",
     "LatencyBenchmark",
+    "LogEveryEpoch",
     "ModelFactsSummary",
     "PredictionGrid",
     "RichProgressBarFromOne",

@@ -142,5 +142,15 @@ class WeightHistograms(L.Callback):
         if writer is None or trainer.current_epoch % self.every_n_epochs:
             return
         for name, param in pl_module.net.named_parameters():
-            if param.dim() > 1:
-                writer.add_histogram(f"weights/{name}", param.detach().float().cpu(), trainer.global_step)
+            if param.dim() < 2:
+                continue
+            values = param.detach().float().cpu()
+            if not torch.isfinite(values).all():
+                # TensorBoard cannot bin NaN/inf; the loss check (module.on_nonfinite_loss) says why
+                log.warning(
+                    "weights/%s holds NaN or inf values after epoch %d: no histogram drawn",
+                    name,
+                    trainer.current_epoch + 1,
+                )
+                continue
+            writer.add_histogram(f"weights/{name}", values, trainer.global_step)

@@ -24,15 +24,37 @@ def epoch_label(epoch: int, max_epochs: int | None) -> str:
     return f"Epoch {epoch}/{max_epochs}" if max_epochs is not None and max_epochs > 0 else f"Epoch {epoch}"
 
 
+def usage_text(metrics: Mapping[str, float]) -> str:
+    """Where the epoch's training time went and how busy the hardware was, from the figures of the
+    ``epoch_speed`` and ``device_stats`` callbacks that were logged (empty without them):
+    ``data 0.31 s + steps 2.90 s (10% waiting for data), CPU 180%, GPU 87% (peak 99%), GPU memory 3.2 GiB``.
+    """
+    parts = []
+    if "time/data_seconds" in metrics and "time/step_seconds" in metrics:
+        data, step = float(metrics["time/data_seconds"]), float(metrics["time/step_seconds"])
+        parts.append(f"data {data:.2f} s + steps {step:.2f} s ({data / (data + step):.0%} waiting for data)")
+    if "device/cpu_percent_mean" in metrics:
+        parts.append(f"CPU {float(metrics['device/cpu_percent_mean']):.0f}%")
+    if "device/gpu_percent_mean" in metrics:
+        mean, peak = float(metrics["device/gpu_percent_mean"]), float(metrics["device/gpu_percent_peak"])
+        parts.append(f"GPU {mean:.0f}% (peak {peak:.0f}%)")
+    if "device/gpu_peak_allocated_gib" in metrics:
+        parts.append(f"GPU memory {float(metrics['device/gpu_peak_allocated_gib']):.1f} GiB")
+    return ", ".join(parts)
+
+
 def summary_line(label: str, metrics: Mapping[str, float], stages: list[str], seconds: float) -> str:
-    """``Epoch 2/15: train/loss 0.3120, train/acc 0.9012, val/loss 0.2511, val/acc 0.9250, 4.1 s``."""
+    """``Epoch 2/15: train/loss 0.3120, train/acc 0.9012, val/loss 0.2511, val/acc 0.9250, 4.1 s``,
+    then, where logged, :func:`usage_text` after a semicolon."""
     figures = [
         f"{name} {float(metrics[name]):.4f}"
         for stage in stages
         for name in SUMMARY_METRICS[stage]
         if name in metrics
     ]
-    return f"{label}: {', '.join([*figures, f'{seconds:.1f} s'])}"
+    line = f"{label}: {', '.join([*figures, f'{seconds:.1f} s'])}"
+    usage = usage_text(metrics)
+    return f"{line}; {usage}" if usage else line
 
 
 class EpochSummary(L.Callback):
@@ -42,7 +64,8 @@ class EpochSummary(L.Callback):
     loss; this line holds the figures a report needs, once they are final. Lightning validates
     before the module's ``on_train_epoch_end`` logs the epoch's training loss and accuracy, and
     calls a callback's ``on_train_epoch_end`` before the module's, so the line is written just
-    after: when the next epoch starts, or when training ends. Validation figures are shown only
+    after: when the next epoch starts, or when training ends (the time and device figures of the
+    ``epoch_speed`` and ``device_stats`` callbacks are logged by then too). Validation figures are shown only
     for epochs that ran validation (``check_val_every_n_epoch``). Epoch hooks only: no per-step
     cost. Rank zero only (through the package's logger).
     """

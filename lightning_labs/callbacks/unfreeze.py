@@ -19,8 +19,10 @@ class UnfreezeAtEpoch(BaseFinetuning):
 
     Their parameters join the optimizer as a new group at the first group's learning rate times
     ``lr_factor``; the group copies the first group's other settings, so the run's scheduler
-    (one-cycle included) keeps driving it. Lightning's ``BaseFinetuning`` records the group in
-    checkpoints, and a resumed run past ``at_epoch`` thaws the layers again.
+    (one-cycle included) keeps driving it. It is named ``unfrozen`` (the first, ``trainable``), so
+    the learning-rate cards read ``lr-SGD/unfrozen`` and ``lr-SGD/trainable``. Lightning's
+    ``BaseFinetuning`` records the group in checkpoints, and a resumed run past ``at_epoch`` thaws
+    the layers again.
     """
 
     def __init__(self, at_epoch: int, lr_factor: float = 0.1) -> None:
@@ -43,9 +45,8 @@ class UnfreezeAtEpoch(BaseFinetuning):
         scaled = {
             k: v * self.lr_factor for k, v in first.items() if k in ("lr", "initial_lr", "max_lr", "min_lr")
         }
-        optimizer.add_param_group(
-            {**{k: v for k, v in first.items() if k != "params"}, **scaled, "params": new}
-        )
+        settings = {k: v for k, v in first.items() if k != "params"}
+        optimizer.add_param_group({**settings, **scaled, "params": new, "name": "unfrozen"})
         log.info(
             "Epoch %d: %s frozen parameters now train (lr x %s)",
             epoch + 1,  # counted from 1, as the epoch lines and the progress bar count them

@@ -205,7 +205,37 @@ def metrics_section(run: Run) -> str:
         text += f"\n\nTrained {summary['epochs']} epochs{steps}{seconds}."
     if summary.get("best_checkpoint"):
         text += f" Best checkpoint: `{summary['best_checkpoint']}`."
+    usage = usage_line(run.metrics)
+    if usage:
+        text += "\n\n" + usage
     return "## Final metrics\n\n" + text
+
+
+def usage_line(metrics: dict[str, float]) -> str | None:
+    """Where the last epoch's training time went and how busy the hardware was, from the
+    ``time/`` and ``device/`` metrics (None when neither was logged). GPU figures are absent
+    from a CPU run, and the line says so rather than show an idle GPU."""
+    parts = []
+    data, step = metrics.get("time/data_seconds"), metrics.get("time/step_seconds")
+    if data is not None and step is not None and data + step > 0:
+        parts.append(
+            f"{data:.2f} s waiting for data and {step:.2f} s in training steps "
+            f"({data / (data + step):.0%} of the training time waiting for data)"
+        )
+    if "device/gpu_percent_mean" in metrics:
+        parts.append(
+            f"GPU utilisation {metrics['device/gpu_percent_mean']:.0f}% mean, "
+            f"{metrics['device/gpu_percent_peak']:.0f}% peak"
+        )
+    if "device/gpu_peak_allocated_gib" in metrics:
+        parts.append(f"{metrics['device/gpu_peak_allocated_gib']:.1f} GiB of GPU memory at most")
+    if "device/cpu_percent_mean" in metrics:
+        gpu = "" if "device/gpu_peak_allocated_gib" in metrics else "; no GPU figures: trained on the CPU"
+        parts.append(
+            f"CPU {metrics['device/cpu_percent_mean']:.0f}% mean, "
+            f"{metrics['device/cpu_percent_peak']:.0f}% peak (this process; 100% is one core){gpu}"
+        )
+    return f"Last epoch: {'; '.join(parts)}." if parts else None
 
 
 def caption(tag: str) -> str:
@@ -326,7 +356,7 @@ def run_report(run: Run, report_dir: Path) -> str:
 
 
 def job_section(comparison: compare.Comparison, run: Run, report_dir: Path) -> str:
-    status = "" if run.finished else " (unfinished: no metrics.json)"
+    status = "" if run.finished else f" ({run.status}" + (f": {run.error})" if run.error else ")")
     parts = [f"### Job {run.name}: {comparison.label_text(run) or run.name}{status}", "", f"`{run.path}`"]
     if run.finished:
         columns = [c for c in comparison.columns if run.value(c) is not None]

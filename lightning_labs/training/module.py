@@ -290,7 +290,12 @@ class ClassifierModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         trainable = [p for p in self.parameters() if p.requires_grad]
-        optimizer = instantiate(dict(self.hparams.optimizer))(params=trainable)
+        group: dict[str, Any] = {"params": trainable}
+        if len(trainable) < len(list(self.parameters())):
+            # Named, so the learning-rate cards read lr-SGD/trainable beside the lr-SGD/unfrozen of
+            # callbacks.UnfreezeAtEpoch rather than pg1 and pg2 (LearningRateMonitor uses "name").
+            group["name"] = "trainable"
+        optimizer = instantiate(dict(self.hparams.optimizer))(params=[group])
         if not self.hparams.scheduler:
             return optimizer
         config = dict(self.hparams.scheduler)

@@ -13,15 +13,16 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.callbacks import DeviceStatsMonitor, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from lightning_labs.callbacks import UnfreezeAtEpoch
+from lightning_labs.callbacks import LogEveryEpoch, UnfreezeAtEpoch
 from lightning_labs.callbacks.resume import KeepBestAcrossResume
 from lightning_labs.checkpoints.atomic_io import AtomicCheckpointIO
 from lightning_labs.checkpoints.restore import load_checkpoint
 from lightning_labs.checkpoints.resume import check_checkpoint_fits, resolve_checkpoint_path
+from lightning_labs.models.facts import model_facts
 from lightning_labs.runtime.config import instantiate, to_plain
 from lightning_labs.runtime.console import print_config_tree, print_metrics
 from lightning_labs.runtime.environment import run_info
@@ -35,7 +36,7 @@ from lightning_labs.training.lr_scaling import optimizer_arguments, scale_learni
 log = get_logger(__name__)
 
 # Callbacks whose only output is a logger's (Lightning refuses them with logger=False).
-NEEDS_LOGGER = (DeviceStatsMonitor, LearningRateMonitor)
+NEEDS_LOGGER = (LearningRateMonitor,)
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -53,7 +54,7 @@ def build(cfg: DictConfig) -> dict[str, Any]:
     check_accelerator(cfg.trainer)
     check_launch(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
-    callbacks = instantiate_all(cfg.get("callbacks"))
+    callbacks = [*instantiate_all(cfg.get("callbacks")), LogEveryEpoch()]
     if cfg.model.get("unfreeze_at_epoch") is not None:
         callbacks.append(
             UnfreezeAtEpoch(cfg.model.unfreeze_at_epoch, cfg.model.get("unfreeze_lr_factor", 0.1))
@@ -108,6 +109,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     model, datamodule = objects["model"], objects["datamodule"]
     if checkpoint is not None:
         check_checkpoint_fits(checkpoint, model, ckpt_path)
+    size = model_size(model)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only)
     check_trained(trainer)
@@ -128,7 +130,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     overrides = command_line_overrides()
     log_hparams(trainer, run_hparams(cfg, overrides), metrics)
     summary = {
-        "metrics": metrics,
+        "metrics": metrics | size,
         "model": cfg.model.get("name", cfg.model.net._target_),
         "data": datamodule.name,
         "overrides": overrides,
@@ -139,6 +141,16 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     }
     write_json(output_dir / "metrics.json", summary)
     return metrics, objects
+
+
+def model_size(model: L.LightningModule) -> dict[str, int]:
+    """``model/params`` and ``model/macs`` (per image) for metrics.json, where ``compare`` tabulates them.
+
+    Computed here, before training moves the network to its device, whether or not the
+    model_facts callback prints its table: one forward pass of one image on the CPU.
+    """
+    facts = model_facts(model.net, model.hparams.input_shape, depth=1)
+    return {"model/params": facts.params, "model/macs": facts.macs}
 
 
 def best_score(callback: ModelCheckpoint) -> str:

@@ -38,10 +38,11 @@ def at_step(step: int, signal_name: str) -> list[str]:
 
 
 def final_state(run_dir: Path) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """The run's final metrics (timings left out) and the weights of its last checkpoint."""
+    """The run's final metrics (timings and device use left out) and the weights of its last checkpoint."""
     metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    return {k: v for k, v in metrics.items() if not k.startswith("time/")}, checkpoint["state_dict"]
+    measured = ("time/", "device/")  # how long and how busy: not what was learned
+    return {k: v for k, v in metrics.items() if not k.startswith(measured)}, checkpoint["state_dict"]
 
 
 def assert_same_run(a: Path, b: Path) -> None:
