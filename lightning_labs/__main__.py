@@ -7,7 +7,7 @@ import sys
 COMMANDS = {
     "train": "train a model on a dataset, then test its best checkpoint",
     "eval": "test a checkpoint (ckpt_path=...) and print its metrics",
-    "predict": "classify image files with a checkpoint (ckpt_path=... image=...)",
+    "predict": "classify samples of the test split, or image files, with a checkpoint",
     "export": "write a checkpoint's network as ONNX, TorchScript or a state_dict",
     "inspect": "parameters, MACs and layers of a model; how two models differ",
     "benchmark": "inference latency of a model on every device, batch size and variant",

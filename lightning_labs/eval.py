@@ -3,8 +3,9 @@
 python -m lightning_labs.eval ckpt_path=outputs/train/<date>/<time>/checkpoints/best.ckpt
 python -m lightning_labs.eval ckpt_path=... data.root=/other/copy
 
-The data is the checkpoint's own, with only the settings given changed; the metrics are also
-written to ``eval.json`` (see :mod:`lightning_labs.inference.evaluate`).
+The data is the checkpoint's own, with only the settings given changed. The metrics and the
+accuracy of each class are printed; the run directory gets ``eval.json``,
+``per_class_accuracy.csv`` and ``confusion_matrix.png`` (see :mod:`lightning_labs.inference.evaluate`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ log = get_logger(__name__)
 
 @command("eval")
 def main(cfg: DictConfig) -> None:
-    from lightning_labs.inference.evaluate import evaluate
+    from lightning_labs.inference.evaluate import print_class_scores, run_evaluation
     from lightning_labs.runtime.console import print_metrics
 
-    print_metrics("Test metrics", evaluate(cfg))
+    evaluation = run_evaluation(cfg)
+    print_metrics("Test metrics", evaluation.metrics)
+    print_class_scores(evaluation.classes)
     log.info("Checkpoint: %s", cfg.ckpt_path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -152,6 +153,19 @@ def test_command_line_predict_prints_a_table_per_image(checkpoint: Path, tmp_pat
     written = json.loads((tmp_path / "cli" / "predictions.json").read_text())
     top = written["predictions"][0]["top"]
     assert len(top) == 3
+    # The same CSV as split=... writes: the top class, its probability, and no label to compare with.
+    with (tmp_path / "cli" / "predictions.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert rows == [
+        {
+            "index": "0",
+            "image": str(image),
+            "predicted": top[0]["class"],
+            "probability": str(top[0]["probability"]),
+            "label": "",
+            "correct": "",
+        }
+    ]
     # The image's own line (not the config's image=... or a log line), then its table, row by row.
     lines = result.stdout.splitlines()
     assert lines.count(str(image)) == 1

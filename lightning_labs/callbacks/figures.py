@@ -6,16 +6,15 @@ pass, and both draw once per evaluation epoch of their stage (``test``: once, at
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
 import torch
-from matplotlib.figure import Figure
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lightning_labs.callbacks.writer import denormalize, summary_writer
 from lightning_labs.data.base import class_labels
+from lightning_labs.inference.pictures import confusion_figure, prediction_grid
 
 STAGES = ("val", "test")
 
@@ -72,7 +71,7 @@ class EvaluationFigure(L.Callback):
 
 
 class PredictionGrid(EvaluationFigure):
-    """The first ``count`` images of the stage with "prediction / label" captions, wrong ones in red.
+    """The first ``count`` images of the stage with "predicted / true" captions, wrong ones in red.
 
     Logged as the image ``predictions/<stage>``; the labs' 4 x 10 grid by default.
     """
@@ -104,49 +103,30 @@ class PredictionGrid(EvaluationFigure):
         images = denormalize(torch.cat(self.images), data.mean, data.std)
         labels, predictions = torch.cat(self.labels), torch.cat(self.predictions)
         names = class_labels(trainer.datamodule, pl_module.hparams.num_classes)
-        figure = prediction_grid(images, labels.tolist(), predictions.tolist(), names, self.columns)
-        figure.suptitle(
-            f"{self.stage} predictions: prediction / label "
-            f"({int((labels != predictions).sum())} of {len(labels)} wrong, in red)"
+        figure = prediction_grid(
+            images,
+            labels.tolist(),
+            predictions.tolist(),
+            names,
+            self.columns,
+            title=f"{self.stage} predictions",
         )
         writer.add_figure(f"predictions/{self.stage}", figure, global_step=trainer.global_step)
-
-
-def prediction_grid(
-    images: torch.Tensor, labels: list[int], predictions: list[int], names: list[str], columns: int
-) -> Figure:
-    """A grid of images (N x C x H x W in [0, 1]) titled "prediction / label"; mistakes framed in red."""
-    columns = min(columns, len(images))
-    rows = math.ceil(len(images) / columns)
-    figure = Figure(figsize=(1.6 * columns, 1.75 * rows + 0.5), layout="constrained")
-    for index, axes in enumerate(figure.subplots(rows, columns, squeeze=False).flat):
-        axes.set_xticks([])
-        axes.set_yticks([])
-        if index >= len(images):
-            axes.set_axis_off()
-            continue
-        image = images[index].permute(1, 2, 0).numpy()
-        axes.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=1)
-        wrong = predictions[index] != labels[index]
-        colour = "tab:red" if wrong else "tab:green"
-        axes.set_title(f"{names[predictions[index]]} / {names[labels[index]]}", fontsize=8, color=colour)
-        for spine in axes.spines.values():
-            spine.set_edgecolor(colour)
-            spine.set_linewidth(2.5 if wrong else 0.5)
-    return figure
 
 
 class ConfusionMatrixFigure(EvaluationFigure):
     """The stage's confusion matrix (torchmetrics, synced across DDP ranks): ``confusion_matrix/<stage>``.
 
     Rows are true classes, columns predictions; cells hold image counts (written in the cells
-    for up to ``max_annotated`` classes).
+    for up to ``max_annotated`` classes). The last counts stay in ``counts`` (``eval`` reads its
+    per-class accuracy from them, with or without a logger).
     """
 
     def __init__(self, stage: str = "test", max_annotated: int = 20) -> None:
         super().__init__(stage)
         self.max_annotated = max_annotated
         self.matrix: MulticlassConfusionMatrix | None = None
+        self.counts: torch.Tensor | None = None
 
     def reset(self, pl_module: L.LightningModule) -> None:
         self.matrix = MulticlassConfusionMatrix(pl_module.hparams.num_classes, validate_args=False)
@@ -159,33 +139,11 @@ class ConfusionMatrixFigure(EvaluationFigure):
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.matrix is None:
             return
-        counts = self.matrix.compute()  # a collective under DDP: every rank computes
+        self.counts = self.matrix.compute().cpu()  # a collective under DDP: every rank computes
         writer = summary_writer(trainer)
         if writer is None:
             return
         names = class_labels(trainer.datamodule, pl_module.hparams.num_classes)
-        figure = confusion_figure(counts.cpu(), names, annotate=len(names) <= self.max_annotated)
-        figure.suptitle(f"Confusion matrix, {self.stage} ({int(counts.sum())} images)")
+        annotate = len(names) <= self.max_annotated
+        figure = confusion_figure(self.counts, names, annotate=annotate, split=self.stage)
         writer.add_figure(f"confusion_matrix/{self.stage}", figure, global_step=trainer.global_step)
-
-
-def confusion_figure(counts: torch.Tensor, names: list[str], annotate: bool) -> Figure:
-    """A heat map of a confusion matrix with class names on both axes."""
-    size = max(5.0, 0.45 * len(names) + 2.5)
-    figure = Figure(figsize=(size + 1, size), layout="constrained")
-    axes = figure.subplots()
-    shown = axes.imshow(counts.numpy(), cmap="Blues")
-    figure.colorbar(shown, ax=axes, shrink=0.8, label="images")
-    ticks = range(len(names))
-    label_names = annotate or len(names) <= 40
-    axes.set_xticks(ticks, names if label_names else [], rotation=45, ha="right", fontsize=8)
-    axes.set_yticks(ticks, names if label_names else [], fontsize=8)
-    axes.set_xlabel("predicted class")
-    axes.set_ylabel("true class")
-    if annotate:
-        threshold = counts.max().item() / 2
-        for row, values in enumerate(counts.tolist()):
-            for column, value in enumerate(values):
-                colour = "white" if value > threshold else "black"
-                axes.text(column, row, str(value), ha="center", va="center", fontsize=7, color=colour)
-    return figure
