@@ -2,6 +2,7 @@
 
 python -m lightning_labs.benchmark model=resnet50 data=imagenet num_classes=1000
 python -m lightning_labs.benchmark ckpt_path=.../best.ckpt devices=[cpu] batch_sizes=[1,16]
+python -m lightning_labs.benchmark ckpt_path=.../best.ckpt image=digit.png   # preparing + inference
 
 Variants: eager fp32, channels_last, bf16 and fp16 autocast, torch.compile, ONNX Runtime; those
 that cannot run here are skipped with a one-line reason. Writes benchmark.json (with every timed

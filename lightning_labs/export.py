@@ -5,7 +5,8 @@ python -m lightning_labs.export ckpt_path=... format=torchscript output=lenet5.p
 python -m lightning_labs.export ckpt_path=... format=state_dict
 
 The file is run next to the PyTorch network on a random batch, and the largest difference of
-their outputs is reported (see :mod:`lightning_labs.inference.export`).
+their outputs is reported (see :mod:`lightning_labs.inference.export`). After an ONNX export it
+prints the command that opens the graph in Netron (``pip install 'lightning-labs[netron]'``).
 """
 
 from __future__ import annotations

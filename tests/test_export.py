@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -15,7 +16,7 @@ import pytest
 import torch
 
 from lightning_labs.checkpoints.restore import load_checkpoint, model_from_checkpoint
-from lightning_labs.inference.export import export
+from lightning_labs.inference.export import export, netron_hint
 from lightning_labs.models import LeNet5
 from lightning_labs.training.run import train
 
@@ -125,3 +126,22 @@ def test_command_line_export_prints_its_summary(checkpoint: Path, tmp_path: Path
     assert "images (batch, 1, 28, 28)" in result.stdout and "logits (batch, 10)" in result.stdout
     assert "ONNX Runtime" in result.stdout and "Warning" not in result.stdout + result.stderr
     assert "Wrote" in (tmp_path / "cli" / "export.log").read_text()
+    hint = netron_hint(tmp_path / "cli" / "model.onnx")  # the subprocess has this PATH and this Python
+    assert hint.endswith(f" {tmp_path / 'cli' / 'model.onnx'}") and f"\n{hint}\n" in result.stdout
+
+
+def test_the_netron_command_is_printed_with_how_to_install_netron_when_missing(
+    monkeypatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "my model.onnx"  # a path with a space is quoted, so that the command can be pasted
+    monkeypatch.setattr(shutil, "which", lambda name, path=None: None)
+    missing = netron_hint(path)
+    assert missing.startswith("Netron is not installed") and "pip install 'lightning-labs[netron]'" in missing
+    assert missing.endswith(f"then run\n  netron '{path}'")
+    monkeypatch.setattr(shutil, "which", lambda name, path=None: None if path else "/usr/bin/netron")
+    assert (
+        netron_hint(path) == f"Netron is installed; to see the graph in your browser, run\n  netron '{path}'"
+    )
+    beside = str(Path(sys.executable).parent / "netron")  # in a virtual environment that is not activated
+    monkeypatch.setattr(shutil, "which", lambda name, path=None: beside if path else None)
+    assert netron_hint(path).endswith(f"run\n  {beside} '{path}'")

@@ -10,6 +10,9 @@ state_dict file is loaded back into a blank copy of the network and compared the
 from __future__ import annotations
 
 import copy
+import shlex
+import shutil
+import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +29,7 @@ from lightning_labs.checkpoints.data_config import typed_data_keys
 from lightning_labs.checkpoints.restore import data_from_checkpoint, load_checkpoint, model_from_checkpoint
 from lightning_labs.models import check_net_fits_data
 from lightning_labs.runtime.config import to_plain
+from lightning_labs.runtime.console import print_rich
 from lightning_labs.runtime.logs import get_logger
 
 log = get_logger(__name__)
@@ -35,6 +39,7 @@ INPUT_NAME, OUTPUT_NAME = "images", "logits"
 TRACE_BATCH = 2  # the example batch the network is traced with
 CHECK_BATCH = 3  # the random batch outputs are compared on: another size, so the batch axis is tried
 EXTRA_INSTALL = "pip install 'lightning-labs[export]' (or: pip install onnx onnxruntime)"
+NETRON_INSTALL = "pip install 'lightning-labs[netron]' (or: pip install netron)"
 
 # Upstream deprecation notices about the exporters used here; they say nothing about this export.
 _EXPORTER_NOTICES = (
@@ -220,4 +225,22 @@ def print_export_summary(summary: dict[str, Any]) -> None:
     )
     for row in rows:
         table.add_row(*(rich.markup.escape(cell) for cell in row))
-    rich.print(table)
+    print_rich(table)
+    if summary["format"] == "onnx":
+        print(netron_hint(Path(summary["file"])))  # plain print: a command to copy is never wrapped
+
+
+def netron_hint(path: Path) -> str:
+    """How to look at the ONNX graph in Netron, which serves it to the browser on this machine.
+
+    Only the command is printed (the export itself starts no server). Netron's ``netron`` script
+    is looked for on PATH and beside this Python (a virtual environment that is not activated).
+    """
+    file = shlex.quote(str(path))
+    on_path = shutil.which("netron")
+    script = on_path or shutil.which("netron", path=str(Path(sys.executable).parent))
+    if script is None:
+        install = f"Netron is not installed; to see the graph in your browser: {NETRON_INSTALL}"
+        return f"{install}, then run\n  netron {file}"
+    command = "netron" if on_path else shlex.quote(script)
+    return f"Netron is installed; to see the graph in your browser, run\n  {command} {file}"

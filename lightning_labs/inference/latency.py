@@ -15,10 +15,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
+
+T = TypeVar("T")
 
 VARIANTS = ("eager", "channels_last", "bf16", "fp16", "compile", "onnxruntime")
 # Largest |output - fp32 eager output|, relative to the largest |fp32 eager output|, still in agreement.
@@ -36,6 +38,22 @@ class Unavailable(Exception):
     """A variant that cannot run here; its message is the one-line reason shown to the user."""
 
 
+def latency_stats(times_ms: Sequence[float], batch_size: int) -> dict[str, float]:
+    """Mean, spread and percentiles of per-call times, and the images per second they give."""
+    times = torch.tensor(times_ms, dtype=torch.float64)
+    quantiles = torch.quantile(times, torch.tensor([0.5, 0.9, 0.99], dtype=torch.float64)).tolist()
+    mean = float(times.mean())
+    return {
+        "mean_ms": mean,
+        "std_ms": float(times.std()) if len(times) > 1 else 0.0,
+        "min_ms": float(times.min()),
+        "p50_ms": quantiles[0],
+        "p90_ms": quantiles[1],
+        "p99_ms": quantiles[2],
+        "images_per_s": batch_size / mean * 1000,
+    }
+
+
 @dataclass
 class Measurement:
     device: str
@@ -48,18 +66,7 @@ class Measurement:
     stats: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        times = torch.tensor(self.times_ms, dtype=torch.float64)
-        quantiles = torch.quantile(times, torch.tensor([0.5, 0.9, 0.99], dtype=torch.float64)).tolist()
-        mean = float(times.mean())
-        self.stats = {
-            "mean_ms": mean,
-            "std_ms": float(times.std()) if len(times) > 1 else 0.0,
-            "min_ms": float(times.min()),
-            "p50_ms": quantiles[0],
-            "p90_ms": quantiles[1],
-            "p99_ms": quantiles[2],
-            "images_per_s": self.batch_size / mean * 1000,
-        }
+        self.stats = latency_stats(self.times_ms, self.batch_size)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,14 +144,18 @@ def _synchronize(device: str) -> None:
 
 
 def time_calls(
-    fn: Callable[[torch.Tensor], Any],
-    x: torch.Tensor,
+    fn: Callable[[T], Any],
+    x: T,
     device: str,
     warmup: int,
     iterations: int,
     time_budget_s: float | None = None,
 ) -> list[float]:
-    """Milliseconds of each timed call: ``iterations`` of them, fewer if ``time_budget_s`` runs out first."""
+    """Milliseconds of each call ``fn(x)``: ``iterations`` of them, fewer if ``time_budget_s`` runs out.
+
+    ``x`` is usually a batch already on ``device``; the benchmark of one image file also times
+    reading and preparing it, with ``x`` its path and ``device`` the CPU.
+    """
     with torch.inference_mode():
         for _ in range(warmup):
             fn(x)
@@ -178,23 +189,32 @@ def measure_latency(
     iterations: int = 50,
     time_budget_s: float | None = None,
     on_result: Callable[[Measurement | Skipped], None] | None = None,
+    example: torch.Tensor | None = None,
 ) -> list[Measurement | Skipped]:
-    """Time every device x variant x batch size; variants that cannot run are Skipped with a reason."""
+    """Time every device x variant x batch size; variants that cannot run are Skipped with a reason.
+
+    The input is random, or ``example`` (at least ``max(batch_sizes)`` images of ``input_shape``,
+    on the CPU), such as a real image prepared as at evaluation.
+    """
     results: list[Measurement | Skipped] = []
     generator = torch.Generator().manual_seed(0)
     for device in devices or available_devices():
         for variant in variants:
-            example = torch.randn(max(batch_sizes), *input_shape, generator=generator)
+            inputs = (
+                torch.randn(max(batch_sizes), *input_shape, generator=generator)
+                if example is None
+                else example
+            )
             try:
-                fn = prepare(net, variant, device, example)
-                reference = prepare(net, "eager", device, example)
+                fn = prepare(net, variant, device, inputs)
+                reference = prepare(net, "eager", device, inputs)
             except Unavailable as reason:
                 results.append(Skipped(device, variant, str(reason)))
                 if on_result:
                     on_result(results[-1])
                 continue
             for batch_size in batch_sizes:
-                x = example[:batch_size].to(device)
+                x = inputs[:batch_size].to(device)
                 with torch.inference_mode():
                     expected = reference(x).float().cpu()
                     got = torch.as_tensor(fn(x)).float().cpu()
