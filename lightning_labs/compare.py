@@ -7,8 +7,10 @@
 Each DIR is a sweep or a run directory (quoted globs are expanded too). Prints the jobs sorted by
 ``--metric`` and writes ``comparison.md``, ``comparison.csv``, ``comparison.png`` (a bar per job of
 ``--metric``) and ``curves.png`` (``--curve`` and ``train/loss`` of every job vs epoch) into DIR, or
-into the folder the DIRs share, or ``--out``; see :mod:`lightning_labs.runs.compare`. Exits 2, with
-one line saying why, when a DIR holds no sweep or run, or no job has the metric.
+into the folder the DIRs share, or ``--out``; see :mod:`lightning_labs.runs.compare`. Jobs that
+differ only in ``seed`` are one row (and bar) per setting, mean ± std over the seeds, unless
+``--no-group``; an Optuna sweep's best trial is one line under the table. Exits 2, with one line
+saying why, when a DIR holds no sweep or run, or no job has the metric.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--all", action="store_true", help="also show the runs refused before training (bad settings)"
     )
     parser.add_argument(
+        "--no-group",
+        action="store_true",
+        help="one row per job, also when jobs differ only in seed (default: mean ± std over the seeds)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="where to write the files (default: DIR, or the folder the DIRs share)"
     )
     return parser.parse_args(argv)
@@ -56,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_args(argv)
     try:
-        comparison = load_comparison(args.dirs, args.metric, show_refused=args.all)
+        comparison = load_comparison(args.dirs, args.metric, show_refused=args.all, group=not args.no_group)
     except RunDirError as error:
         print(f"compare: {error}", file=sys.stderr)
         return 2

@@ -3,18 +3,26 @@ cannot run, one line per failed job, a summary at the end, and a non-zero exit s
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "reliability"))
 from cli import QUICK, run_tool  # tests/reliability/cli.py: run a command as a user does
 
 
-def test_a_failed_job_gets_one_line_and_the_sweep_a_summary(data_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", ["basic", "parallel"])
+def test_a_failed_job_gets_one_line_and_the_sweep_a_summary(
+    launcher: str, data_root: Path, tmp_path: Path
+) -> None:
+    """The summary is read from the job folders, so it is the same whichever process ran the jobs."""
     sweep = tmp_path / "sweep"
     result = run_tool(
         "train",
         "-m",
+        f"hydra/launcher={launcher}",
         "optimizer.lr=0.01,-1",  # job 1 is refused by the config checks
         *QUICK,
         f"paths.data_dir={data_root}",
@@ -30,11 +38,14 @@ def test_a_failed_job_gets_one_line_and_the_sweep_a_summary(data_root: Path, tmp
     failed = [line for line in output.splitlines() if "optimizer.lr=-1 (must be a number above 0)" in line]
     assert len(failed) == 2, output[-3000:]  # the job's own line, and its line in the summary
     summary = result.stderr[result.stderr.index("Sweep: ") :].splitlines()
+    metric = json.loads((sweep / "0" / "metrics.json").read_text())["metrics"]["test/acc"]
     assert summary == [
         f"Sweep: 1 done, 1 failed, in {sweep}",
-        "  #1 optimizer.lr=-1 failed: ValueError: Invalid setting: optimizer.lr=-1 (must be a number "
+        f"  #0 optimizer.lr=0.01  done: test/acc {metric:.4f}",
+        "  #1 optimizer.lr=-1  failed: ValueError: Invalid setting: optimizer.lr=-1 (must be a number "
         "above 0). Fix it on the command line or in conf/.",
         f"     see {sweep / '1' / 'train.log'}",
+        f"Compare them: python -m lightning_labs.compare {sweep}",
     ]
     assert (sweep / "0" / "metrics.json").exists()  # the good job ran in full
     assert "Traceback" in (sweep / "1" / "train.log").read_text()

@@ -20,7 +20,8 @@ class ConvNet(nn.Module):
     variant is ``[64, 128, M, 256, 256, M, 512, 512, M, 512, 512, M]``. The head either
     averages each channel over space (``global_pool=True``, as in VGG for CIFAR) or flattens
     the feature map; ``fc`` lists hidden fully connected widths, each followed by ``act`` and
-    preceded by dropout.
+    preceded by dropout. ``width`` scales every convolution's channels and hidden unit count (1:
+    as listed), so a search can trade size for accuracy with one number.
     """
 
     def __init__(
@@ -37,8 +38,11 @@ class ConvNet(nn.Module):
         global_pool: bool = True,
         fc: Sequence[int] = (),
         dropout: float = 0.0,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
+        if width <= 0:
+            raise ValueError(f"ConvNet width={width}: give a multiplier above 0 (1 keeps the listed widths).")
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd to keep 'same' padding, got {kernel_size}")
         blocks: list[nn.Module] = []
@@ -49,6 +53,7 @@ class ConvNet(nn.Module):
                 continue
             if not isinstance(spec, int) or spec <= 0:
                 raise ValueError(f"layers entries must be positive ints or {POOL!r}, got {spec!r}")
+            spec = max(1, round(spec * width))
             blocks += [
                 nn.Conv2d(channels, spec, kernel_size, stride, kernel_size // 2, bias=not batch_norm),
                 *([nn.BatchNorm2d(spec)] if batch_norm else []),
@@ -61,13 +66,13 @@ class ConvNet(nn.Module):
 
         with torch.no_grad():
             self.features.eval()
-            width = self.features(torch.zeros(1, in_channels, *image_size)).shape[1]
+            features = self.features(torch.zeros(1, in_channels, *image_size)).shape[1]
             self.features.train()
         head: list[nn.Module] = []
-        for hidden in fc:
-            head += [*_dropout(dropout), nn.Linear(width, hidden), activation(act)]
-            width = hidden
-        head += [*_dropout(dropout), nn.Linear(width, num_classes)]
+        for hidden in (max(1, round(n * width)) for n in fc):
+            head += [*_dropout(dropout), nn.Linear(features, hidden), activation(act)]
+            features = hidden
+        head += [*_dropout(dropout), nn.Linear(features, num_classes)]
         self.classifier = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

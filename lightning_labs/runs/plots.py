@@ -67,11 +67,20 @@ def save(figure: Figure, path: Path, dpi: int = 120) -> Path:
     return path
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float | None], metric: str, title: str) -> Figure:
-    """One horizontal bar per job, the first at the top, its value written at the bar's end.
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    metric: str,
+    title: str,
+    errors: Sequence[float | None] | None = None,
+    notes: Sequence[str] | None = None,
+) -> Figure:
+    """One horizontal bar per job (or setting), the first at the top, its value written at the bar's end.
 
-    Jobs without a value get no bar and "no value" in its place; a NaN or infinite value (a
-    diverged job) gets no bar and its value written, as matplotlib cannot scale an axis to it.
+    ``errors`` draws ± that much around each value (a mean's standard deviation over seeds) and
+    writes it after the value; ``notes`` adds a word to each (``n=3``). Jobs without a value get
+    no bar and "no value" in its place; a NaN or infinite value (a diverged job) gets no bar and
+    its value written, as matplotlib cannot scale an axis to it.
     """
     count = max(len(labels), 1)
     longest = max((len(label) for label in labels), default=10)
@@ -82,16 +91,32 @@ def bar_chart(labels: Sequence[str], values: Sequence[float | None], metric: str
     )
     axis = figure.subplots()
     widths = [v if v is not None and math.isfinite(v) else 0.0 for v in values]
+    spreads = [e if e is not None and math.isfinite(e) else 0.0 for e in errors or [None] * len(labels)]
     known = [v for v in values if v is not None and math.isfinite(v)]
-    top = max(known, default=1.0) or 1.0
+    top = max((w + e for w, e in zip(widths, spreads, strict=True) if w), default=1.0) or 1.0
     positions = range(len(labels))
     axis.barh(positions, widths, color="tab:blue", height=0.6)
-    for y, value, width in zip(positions, values, widths, strict=True):
+    with_error = [y for y, spread in zip(positions, spreads, strict=True) if spread]  # no cap for n=1
+    if with_error:
+        axis.errorbar(
+            [widths[y] for y in with_error],
+            with_error,
+            xerr=[spreads[y] for y in with_error],
+            fmt="none",
+            ecolor="black",
+            capsize=4,
+        )
+    for y, value, width, spread in zip(positions, values, widths, spreads, strict=True):
         text = "no value" if value is None else f"{value:.4f}"
-        axis.text(width + 0.01 * abs(top), y, text, va="center", fontsize=9)
+        if errors is not None and errors[y] is not None and value is not None:
+            text += f" ± {errors[y]:.4f}"
+        if notes is not None:
+            text += f"  {notes[y]}"
+        axis.text(width + spread + 0.01 * abs(top), y, text, va="center", fontsize=9)
     axis.set_yticks(list(positions), list(labels), fontsize=9)
     axis.invert_yaxis()
-    axis.set_xlim(0, max(top * 1.18, 1e-9) if min(known, default=0.0) >= 0 else None)
+    room = 1.18 if errors is None else 1.45  # for the text after each bar
+    axis.set_xlim(0, max(top * room, 1e-9) if min(known, default=0.0) >= 0 else None)
     axis.set_xlabel(metric)
     axis.set_title(title)
     axis.grid(axis="x", alpha=0.3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,15 @@ def config_path() -> str:
     in the defaults of eval/predict/export/benchmark is a stored empty dict open to any key, so
     that ``data.root=...`` works without ``data=<name>`` (Hydra closes every YAML dict, and only a
     stored node can stay open); those commands apply its keys to the checkpoint's own data config.
+
+    ``conf/hydra/launcher/submitit_{slurm,local}.yaml`` share their names with the submitit
+    plugin's schemas, so Hydra 1.3 validates them against those (useful: a mistyped key is refused)
+    and warns that it will stop doing so; they list every key, so they work either way and the
+    warning is left out.
     """
+    warnings.filterwarnings(
+        "ignore", message=r"\n'hydra/launcher/submitit_\w+' is validated against ConfigStore"
+    )
     OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("if_rank_zero", if_rank_zero, replace=True)
     ConfigStore.instance().store(name="data_changes", node=_open_dict())

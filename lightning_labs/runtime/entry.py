@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 from lightning_labs.runtime.config import config_path
 from lightning_labs.runtime.errors import clear_errors
 from lightning_labs.runtime.logs import quiet_third_party
+from lightning_labs.runtime.parallel_job import in_own_slot
 
 T = TypeVar("T")
 
@@ -38,8 +39,9 @@ def command(
     about a second too. Then Lightning is imported and its own console handler is replaced by the
     run's (:func:`quiet_third_party`: it must follow the import, which attaches that handler), so
     each of its messages is printed once and kept in the run's log file. Errors end as one message
-    and exit status 1 (:func:`clear_errors`). Hydra names the run (``outputs/<task>/...``) after the
-    module that defines ``task``.
+    and exit status 1 (:func:`clear_errors`). In a ``hydra/launcher=parallel`` sweep the job first
+    takes its own devices and output file (:func:`in_own_slot`). Hydra names the run
+    (``outputs/<task>/...``) after the module that defines ``task``.
     """
 
     def decorate(task: Callable[[DictConfig], T]) -> Callable[[], T]:
@@ -53,7 +55,7 @@ def command(
             return task(cfg)
 
         return hydra.main(version_base="1.3", config_path=config_path(), config_name=config_name)(
-            clear_errors(checked_then_quiet)
+            in_own_slot(clear_errors(checked_then_quiet))
         )
 
     return decorate

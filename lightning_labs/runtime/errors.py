@@ -44,6 +44,11 @@ class JobFailed:
     error: str
     log_files: tuple[str, ...]
 
+    def __float__(self) -> float:
+        """NaN: a search sweeper (Optuna) takes the job's result as a float, and records NaN as a
+        failed trial that no search step builds on."""
+        return float("nan")
+
 
 def _log_files() -> list[str]:
     return [h.baseFilename for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]

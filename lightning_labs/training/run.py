@@ -15,7 +15,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from lightning_labs.callbacks import LogEveryEpoch, UnfreezeAtEpoch
 from lightning_labs.callbacks.resume import KeepBestAcrossResume
@@ -28,6 +28,7 @@ from lightning_labs.runtime.console import print_config_tree, print_metrics
 from lightning_labs.runtime.environment import run_info
 from lightning_labs.runtime.launch_checks import check_accelerator, check_launch
 from lightning_labs.runtime.logs import get_logger
+from lightning_labs.runtime.requeue import requeued_checkpoint, save_then_requeue
 from lightning_labs.training.assembly import model_arguments
 from lightning_labs.training.config_checks import check_values
 from lightning_labs.training.hparams import log_hparams, run_hparams
@@ -97,6 +98,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
     weights_only = not cfg.get("trust_checkpoint", False)
     output_dir = Path(cfg.paths.output_dir)
+    requeued = requeued_checkpoint(output_dir)
+    if requeued is not None and not cfg.get("ckpt_path"):
+        log.info("Requeued job: resuming from its own %s", requeued)
+        with open_dict(cfg):
+            cfg.ckpt_path = str(requeued)
     ckpt_path, checkpoint = None, None
     if cfg.get("ckpt_path"):  # a bad file fails now, with our message, not after set-up
         run = {group: to_plain(cfg.get(group)) for group in ("model", "data", "optimizer", "scheduler")}
@@ -111,7 +117,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         check_checkpoint_fits(checkpoint, model, ckpt_path)
     size = model_size(model)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only)
+    with save_then_requeue():
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only)
     check_trained(trainer)
     metrics = epoch_metrics(trainer)
     # Read before testing: loading the best checkpoint restores the callback's state saved in it.
