@@ -166,6 +166,30 @@ MUTATIONS = (
         "if finite:",
         ("tests/reliability/test_faults.py",),
     ),
+    Mutation(
+        "compare: the seeds' std divides by n, not n - 1",
+        "lightning_labs/runs/compare.py",
+        "/ (len(values) - 1))",
+        "/ len(values))",
+        ("tests/test_compare_seeds.py",),
+    ),
+    Mutation(
+        "parallel sweep: a shared lock lets two workers take one GPU slot",
+        "lightning_labs/runtime/parallel_job.py",
+        "fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+        "fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)",
+        ("tests/test_sweep_launchers.py::test_each_worker_claims_its_own_gpu_slot_and_a_third_finds_none",),
+    ),
+    Mutation(
+        "requeue: a requeued submitit job starts over (its own last.ckpt ignored)",
+        "lightning_labs/runtime/requeue.py",
+        "return path if under_submitit() and path.is_file() else None",
+        "return None",
+        (
+            "tests/test_sweep_launchers.py::"
+            "test_a_submitit_job_stopped_by_its_scheduler_is_requeued_and_resumes_from_its_own_checkpoint",
+        ),
+    ),
 )
 
 
