@@ -282,6 +282,21 @@ def test_gpu_trainer_learns_with_each_precision(make_cfg, precision: str) -> Non
     metrics, objects = train(cfg)
     assert objects["trainer"].strategy.root_device.type == "cuda"
     assert metrics["test/acc"] > 0.6
+    # the in-memory splits were kept on the GPU: batches cut and augmented there, nothing to pin
+    datamodule = objects["datamodule"]
+    assert datamodule.train_set.device.type == datamodule.test_set.device.type == "cuda"
+    assert not datamodule.pins_memory(datamodule.train_set)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_per_sample_batches_on_a_gpu_come_from_pinned_memory(make_cfg) -> None:
+    cfg = make_cfg("trainer=gpu", "data.pipeline=per_sample", "trainer.limit_train_batches=5")
+    metrics, objects = train(cfg)
+    datamodule = objects["datamodule"]
+    assert datamodule.train_set.device.type == "cpu"  # per-sample transforms run on the host
+    assert datamodule.train_dataloader().pin_memory
+    assert metrics["test/acc"] > 0.1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")

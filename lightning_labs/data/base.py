@@ -88,7 +88,8 @@ class ClassificationData(L.LightningDataModule):
     Args:
         batch_size: images per training (and evaluation) step.
         num_workers: DataLoader worker processes.
-        pin_memory: page-locked host memory for faster copies to a GPU.
+        pin_memory: page-locked host memory, so that copies to a GPU run beside the step;
+            ``auto``: when training on a CUDA device.
         mean, std: per-channel normalisation constants of the dataset.
     """
 
@@ -100,7 +101,7 @@ class ClassificationData(L.LightningDataModule):
         self,
         batch_size: int = 64,
         num_workers: int = 0,
-        pin_memory: bool = False,
+        pin_memory: bool | str = "auto",
         mean: Sequence[float] = (0.5,),
         std: Sequence[float] = (0.5,),
     ) -> None:
@@ -109,6 +110,8 @@ class ClassificationData(L.LightningDataModule):
             raise ValueError(f"data.batch_size must be at least 1, got {batch_size}")
         if num_workers < 0:
             raise ValueError(f"data.num_workers must be 0 or more, got {num_workers}")
+        if pin_memory not in (True, False, "auto"):
+            raise ValueError(f"data.pin_memory must be true, false or auto, got {pin_memory!r}")
         if any(not value > 0 for value in std):
             raise ValueError(
                 f"data.std={list(std)}: every standard deviation must be above 0 (images are divided by it)"
@@ -139,6 +142,19 @@ class ClassificationData(L.LightningDataModule):
             "num_classes": self.num_classes,
             "image_size": list(self.input_shape[1:]),
         }
+
+    @property
+    def training_device(self) -> torch.device:
+        """The device the attached trainer runs on (the CPU without one)."""
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def pins_memory(self, dataset: Dataset) -> bool:
+        """``pin_memory`` for a DataLoader of ``dataset``: ``auto`` pins when training on a CUDA device
+        and the data is still in host memory (a split kept on the GPU has nothing to copy)."""
+        if self.pin_memory != "auto":
+            return bool(self.pin_memory)
+        on_host = getattr(dataset, "device", torch.device("cpu")).type == "cpu"
+        return on_host and self.training_device.type == "cuda"
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Cast the batch to the trainer's precision (``64-true``, ``bf16-true``, ...).
@@ -272,7 +288,7 @@ class ClassificationData(L.LightningDataModule):
             sampler=sampler,
             drop_last=train and len(dataset) > self.batch_size,  # a lone last image breaks BatchNorm
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self.pins_memory(dataset),
             persistent_workers=self.num_workers > 0,
             collate_fn=collate_fn,
             worker_init_fn=WorkerStart(self.trainer.global_rank if self.trainer else 0),

@@ -45,13 +45,27 @@ class TensorImages(Dataset):
         return self.images[index], self.labels[index]
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indices)
+        index = torch.as_tensor(indices, device=self.images.device)
         return self.images[index], self.labels[index]
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    @property
+    def nbytes(self) -> int:
+        return self.images.nbytes + self.labels.nbytes
+
+    def to(self, device: torch.device) -> TensorImages:
+        """The split on ``device`` (itself when it is there already)."""
+        if self.images.device == device:
+            return self
+        return TensorImages(self.images.to(device), self.labels.to(device))
 
     def fingerprint(self) -> str:
         """Every label and 64 images spread over the split: a changed file or split shows."""
-        sample = self.images[:: max(1, len(self.images) // 64)].contiguous()
-        return fingerprint(self.labels.numpy().tobytes(), sample.numpy().tobytes())
+        sample = self.images[:: max(1, len(self.images) // 64)].contiguous().cpu()
+        return fingerprint(self.labels.cpu().numpy().tobytes(), sample.numpy().tobytes())
 
 
 class TransformedImages(Dataset):
@@ -193,6 +207,38 @@ class InMemoryImageData(ClassificationData):
         if stage in ("fit", "test", "predict", None) and self.test_set is None:
             self.test_set = self._checked_load(train=False)
             log.info("%s: %d test images", self.name, len(self.test_set))
+        self._keep_on_training_device()
+
+    def _keep_on_training_device(self) -> None:
+        """On a CUDA device, keep the splits there: each batch is then cut, augmented and
+        normalised on the GPU, with no copy from the host and no wait for one. Only for the
+        ``batched`` pipeline without workers (worker processes cannot index GPU memory), and only
+        when the splits take under a quarter of the GPU's free memory (MNIST: 55 MB, CIFAR: 180 MB)."""
+        device = self.training_device
+        if device.type != "cuda" or self.pipeline != "batched" or self.num_workers > 0:
+            return
+        splits = {"train_set": self.train_set, "val_set": self.val_set, "test_set": self.test_set}
+        present = {name: split for name, split in splits.items() if split is not None}
+        if all(split.device == device for split in present.values()):
+            return
+        size = sum(split.nbytes for split in present.values())
+        free, _ = torch.cuda.mem_get_info(device)
+        if size > free / 4:
+            log.info(
+                "%s: %.0f MB of images stay in host memory (over a quarter of the GPU's free %.0f MB)",
+                self.name,
+                size / 2**20,
+                free / 2**20,
+            )
+            return
+        for name, split in present.items():
+            setattr(self, name, split.to(device))
+        log.info(
+            "%s: the splits (%.0f MB) are kept on %s: batches are cut and augmented there",
+            self.name,
+            size / 2**20,
+            device,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._split_loader(self.train_set, train=True)
