@@ -42,7 +42,7 @@ def test_a_target_on_the_default_model_says_use_model_custom(make_cfg) -> None:
     with pytest.raises(ValueError) as refused:
         train(cfg)
     assert str(refused.value) == (
-        f"{__name__}.Net takes no argument act, pool (it takes: num_classes). For your own network, "
+        f"{__name__}.Net takes no argument act, pool, width (it takes: num_classes). For your own network, "
         f"start from model=custom: model=custom model.net._target_={__name__}.Net; otherwise drop "
         "those settings."
     )
