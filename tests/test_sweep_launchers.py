@@ -193,6 +193,7 @@ def test_an_optuna_search_runs_its_trials_in_parallel_and_writes_the_best(
         assert key in ("optimizer.lr", "optimizer.weight_decay", "model.width", "model.act", "model.pool")
         assert str(chosen) == searched[key]
     assert f"Optuna best: value {value:.4g} with optimizer.lr=" in result.stdout
+    assert f"Compare them: python -m lightning_labs.compare {sweep} --metric val/acc_best" in result.stdout
 
 
 def test_a_ddp_sweep_on_slurm_must_give_one_task_per_device() -> None:

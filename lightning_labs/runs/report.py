@@ -395,7 +395,7 @@ def sweep_report(comparison: compare.Comparison, report_dir: Path, curve: str = 
         head,
         "## Comparison\n\n" + compare.markdown_body(comparison, images, report_dir),
         environment_section(first, heading=f"## Environment (job {first.name})"),
-        "## Jobs\n\nIn the table's order.",
+        f"## Jobs\n\nEach job, best {comparison.metric} first.",
         *(job_section(comparison, run, report_dir) for run in runs),
     ]
     return "\n\n".join(sections) + "\n"

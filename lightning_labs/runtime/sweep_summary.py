@@ -105,7 +105,7 @@ def job_end(folder: Path, swept: set[str]) -> JobEnd:
     return JobEnd(number, shown, folder, ended["status"], ended["detail"], tuple(ended.get("log_files", ())))
 
 
-def summary(jobs: list[JobEnd], folder: str) -> str:
+def summary(jobs: list[JobEnd], folder: str, metric: str = "test/acc") -> str:
     """``Sweep: 3 done, 1 failed, in <folder>``, a line per job, an Optuna search's best trial,
     then the compare command."""
     from lightning_labs.runs.search import best_lines
@@ -115,7 +115,8 @@ def summary(jobs: list[JobEnd], folder: str) -> str:
     for job in jobs:
         lines += job.lines()
     lines += best_lines(Path(folder))
-    lines.append(f"Compare them: {COMPARE} {folder}")
+    sort = "" if metric == "test/acc" else f" --metric {metric}"  # compare sorts by test/acc unless told
+    lines.append(f"Compare them: {COMPARE} {folder}{sort}")
     return "\n".join(lines)
 
 
@@ -149,6 +150,7 @@ class SweepSummary(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         jobs = [job_end(folder, self.swept) for folder in find_jobs(sweep_dir)]
         failed = any(job.status != "done" for job in jobs)
-        print(summary(jobs, str(sweep_dir)), file=sys.stderr if failed else sys.stdout)
+        metric = str(config.get("optimized_metric") or "test/acc")
+        print(summary(jobs, str(sweep_dir), metric), file=sys.stderr if failed else sys.stdout)
         if failed:
             sys.exit(EXIT_FAILED)
