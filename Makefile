@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test lint clean
+.PHONY: setup train test lint clean gpu-check
 
 setup: $(STAMP)
 
@@ -23,6 +23,12 @@ train: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(ARGS)
+
+# On a CUDA machine: the gpu-marked tests, then benchmarks/gpu_check.py (about 6-8 min on an H100),
+# which writes benchmarks/results/gpu_<device>.{json,md}. It measures even when a test failed, and the
+# target fails if either did. Rerun one part alone: $(PY) benchmarks/gpu_check.py --only latency
+gpu-check: $(STAMP)
+	$(PY) -m pytest -m gpu -q -p no:cacheprovider; tests=$$?; $(PY) benchmarks/gpu_check.py $(ARGS) && exit $$tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

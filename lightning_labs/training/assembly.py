@@ -42,6 +42,9 @@ def model_arguments(model: dict[str, Any], facts: dict[str, Any]) -> dict[str, A
         "weights": model.get("weights"),
         "strict": model.get("strict", True),
         "freeze": list(model.get("freeze") or []),
+        # torch.compile of the training steps; the module keeps the plain network (see ClassifierModule)
+        "compile": bool(model.get("compile", False)),
+        "compile_backend": model.get("compile_backend", "inductor"),
     }
 
 

@@ -35,6 +35,7 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         "turn to NaN: use 16-mixed",
     ),
     ("trainer.max_steps", lambda v: _integer(v) and (v >= 1 or v == -1), "at least 1, or -1 (no limit)"),
+    ("model.compile", lambda v: isinstance(v, bool), "true or false"),
 )
 
 

@@ -34,6 +34,15 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite: the weights are not worth training further."""
 
 
+def check_compile_backend(backend: str) -> None:
+    """Refuse a ``model.compile_backend`` that ``torch.compile`` does not know, before training."""
+    import torch._dynamo
+
+    known = torch._dynamo.list_backends(exclude_tags=())
+    if backend not in known:
+        raise ValueError(f"model.compile_backend={backend!r} is not a torch.compile backend; choose: {known}")
+
+
 def _metrics(num_classes: int, stage: str) -> MetricCollection:
     # validate_args=False: the logits and labels come from this module, and checking them on every
     # step costs a small network a noticeable share of its speed.
@@ -67,10 +76,17 @@ class ClassifierModule(L.LightningModule):
         strict: whether every tensor of ``weights`` must fit the network.
         freeze: layer names or globs whose parameters do not train (see ``models.freeze``).
         on_nonfinite_loss: what a NaN or infinite training loss does: ``stop`` the run (naming
-            the step and the last checkpoint), ``skip`` the batch, or ``ignore`` it (no check:
-            saves the per-step GPU synchronisation the check costs).
+            the first bad step and the last good checkpoint; checked on logging steps, at epoch
+            ends and before each checkpoint, so no GPU synchronisation per step: see
+            ``check_losses``), ``skip`` the batch (decided on every step: on a GPU that costs a
+            synchronisation per step), or ``ignore`` it (no check at all).
         max_skipped_fraction: with ``skip``, the share of an epoch's batches that may be skipped;
             more stops the run (a run skipping most batches reports metrics of almost no training).
+        compile: train through ``torch.compile`` of the network. ``self.net`` stays the plain
+            network (checkpoints, export and surgery see the same names, no ``_orig_mod.``);
+            only training steps run the compiled one, evaluation runs the network as it is.
+        compile_backend: the ``torch.compile`` backend: ``inductor`` (fast code, compiles for
+            a while), or ``aot_eager`` / ``eager`` (no code generation: for trying it on a CPU).
     """
 
     def __init__(
@@ -87,6 +103,8 @@ class ClassifierModule(L.LightningModule):
         freeze: Sequence[str] = (),
         on_nonfinite_loss: str = "stop",
         max_skipped_fraction: float = 0.1,
+        compile: bool = False,
+        compile_backend: str = "inductor",
     ) -> None:
         super().__init__()
         if not 0 <= max_skipped_fraction <= 1:
@@ -99,6 +117,11 @@ class ClassifierModule(L.LightningModule):
         self.net = build_net(net, edits, weights, strict)
         check_net_fits_data(self.net, input_shape, num_classes)
         self.frozen_norms = freeze_layers(self.net, freeze)
+        # Held outside the module's registered children (object.__setattr__), so state_dict keys and
+        # checkpoints stay those of the plain network; compiled on the first training step.
+        object.__setattr__(self, "_compiled_net", None)
+        if compile:
+            check_compile_backend(compile_backend)
         self.train(self.training)  # frozen normalisation layers go to eval mode now
         if freeze:
             trainable, frozen = count_parameters(self.net)
@@ -111,6 +134,11 @@ class ClassifierModule(L.LightningModule):
         self.train_metrics.persistent(True)  # a run resumed mid-epoch continues the epoch's counts
         self.train_loss_sum = torch.zeros(())
         self.train_count = 0
+        # Correct predictions and images since train_metrics was last brought up to date (see
+        # _update_train_accuracy): a plain count per step instead of a torchmetrics update.
+        self.unfolded: list[Any] = [torch.zeros((), dtype=torch.long), 0]
+        # Training losses (with their step and batch) not yet checked for NaN/inf (see check_losses).
+        self.unchecked: list[tuple[torch.Tensor, int, int]] = []
         self.skipped = 0  # batches of this epoch skipped for a non-finite loss
         self.last_loss = torch.full((), math.nan)  # saved in checkpoints: was the run sound then?
         self.val_metrics = _metrics(num_classes, "val")
@@ -127,7 +155,21 @@ class ClassifierModule(L.LightningModule):
         self.resumed_schedulers: list[dict[str, Any]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.hparams.get("compile"):
+            if self._compiled_net is None:
+                backend = self.hparams.get("compile_backend", "inductor")
+                object.__setattr__(self, "_compiled_net", torch.compile(self.net, backend=backend))
+            return self._compiled_net(x)
         return self.net(x)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets _current_fx_name before and after every hook call, some 40 times per
+        # training step; nn.Module's __setattr__ first looks for a parameter, buffer or submodule
+        # of that name (a few µs each time). It is a plain string attribute: set it directly.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def train(self, mode: bool = True) -> ClassifierModule:
         # Frozen normalisation layers keep their running statistics: they stay in eval mode
@@ -175,28 +217,78 @@ class ClassifierModule(L.LightningModule):
                 "the others wait for its gradients would hang the job): use stop."
             )
         self.train_loss_sum = self.train_loss_sum.to(self.device)  # restored on the CPU when resuming
+        self.unfolded[0] = self.unfolded[0].to(self.device)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        # Each self.log call costs about a millisecond of Lightning bookkeeping, as much as a
-        # whole LeNet-5 step at batch 16: training values are summed here and logged only on
-        # the steps the loggers write (trainer.log_every_n_steps) and at the end of the epoch.
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
+        # Per-step Python is the whole cost of a small network's step beyond its compute
+        # (benchmarks/train_overhead.py): a self.log call costs Lightning about a millisecond, a
+        # torchmetrics update about 0.1 ms, and reading a value off a GPU (bool(), .item()) waits
+        # for the GPU. So the loss and the correct predictions are summed on the device, and read
+        # only on the steps the loggers write (trainer.log_every_n_steps), at the end of the
+        # epoch and before every checkpoint.
         images, labels = batch
         logits = self(images)
         loss = self.criterion(logits, labels)
-        if self.hparams.on_nonfinite_loss != "ignore" and not torch.isfinite(loss):
-            return self._nonfinite_loss(loss, batch_idx)
-        self.train_metrics.update(logits, labels)
-        self.last_loss = loss.detach()
-        self.train_loss_sum += loss.detach() * len(labels)
+        policy = self.hparams.on_nonfinite_loss
+        if policy == "skip" and not torch.isfinite(loss):  # skip decides now: a GPU sync per step
+            return self._nonfinite_loss(loss, self.trainer.global_step, batch_idx)
+        detached = loss.detach()
+        step = self.trainer.global_step
+        if policy == "stop":
+            self.unchecked.append((detached, step, batch_idx))  # checked later, see check_losses
+        self.last_loss = detached
+        self.train_loss_sum.add_(detached * len(labels))
         self.train_count += len(labels)
-        if (self.trainer.global_step + 1) % self.trainer.log_every_n_steps == 0:
+        self.unfolded[0].add_((logits.detach().argmax(dim=1) == labels).sum())
+        self.unfolded[1] += len(labels)
+        if (step + 1) % self.trainer.log_every_n_steps == 0:
+            self.check_losses()
             self.log("train/loss_step", loss, prog_bar=True)
         return loss
 
-    def _nonfinite_loss(self, loss: torch.Tensor, batch_idx: int) -> None:
+    def check_losses(self) -> None:
+        """With ``stop``: end the run if a training loss since the last check was NaN or infinite.
+
+        The check is deferred, so that a step costs no GPU synchronisation: the losses are kept
+        on the device and read together (one synchronisation) on logging steps, at the end of
+        each epoch and before every checkpoint is written. The error names the first bad step
+        exactly; the steps after it, which trained on NaN gradients, are never saved, since the
+        check before a checkpoint stops the run first.
+        """
+        unchecked = self.unchecked
+        if not unchecked:
+            return
+        finite = torch.isfinite(torch.stack([loss for loss, _, _ in unchecked]))
+        bad = (~finite).nonzero()
+        first = unchecked[int(bad[0, 0])] if len(bad) else None
+        unchecked.clear()
+        if first is not None:
+            self._nonfinite_loss(*first)
+
+    def _update_train_accuracy(self) -> None:
+        """Add the correct predictions counted since the last call to ``train_metrics``.
+
+        The states are those a top-1 micro accuracy's update would have summed (true and false
+        positives, false and true negatives, one class per image), so torchmetrics syncs them
+        across DDP ranks, computes the epoch's accuracy and saves them in checkpoints as before.
+        """
+        correct, count = self.unfolded
+        if not count:
+            return
+        accuracy = self.train_metrics["acc"]
+        wrong = count - correct
+        accuracy.tp += correct
+        accuracy.fp += wrong
+        accuracy.fn += wrong
+        accuracy.tn += count * self.hparams.num_classes - correct - 2 * wrong
+        accuracy._update_count += 1
+        accuracy._computed = None
+        self.unfolded[:] = [torch.zeros_like(correct), 0]
+
+    def _nonfinite_loss(self, loss: torch.Tensor, step: int, batch_idx: int) -> None:
         """Skip the batch (returning None makes Lightning skip the step) or stop the run."""
         batches = self.trainer.num_training_batches
-        where = f"step {self.trainer.global_step} (epoch {self.current_epoch + 1}, batch {batch_idx + 1})"
+        where = f"step {step} (epoch {self.current_epoch + 1}, batch {batch_idx + 1})"
         if self.hparams.on_nonfinite_loss == "skip":
             log.warning("The training loss is %s at %s: batch skipped", loss.item(), where)
             self.skipped += 1
@@ -208,8 +300,10 @@ class ClassifierModule(L.LightningModule):
                     "on its data. Lower optimizer.lr or check the data."
                 )
             return None
+        noticed = self.trainer.global_step
+        after = f" (noticed at step {noticed}; nothing after step {step} was saved)" if noticed > step else ""
         raise NonFiniteLossError(
-            f"The training loss is {loss.item()} at {where}: stopped rather than train on it. "
+            f"The training loss is {loss.item()} at {where}: stopped rather than train on it{after}. "
             f"{self._last_good_checkpoint()} Lower optimizer.lr, check the data, or pass "
             "module.on_nonfinite_loss=skip to skip such batches."
         )
@@ -243,12 +337,15 @@ class ClassifierModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self.train_loss_sum = torch.zeros((), device=self.device)
         self.train_count = 0
+        self.unfolded[:] = [torch.zeros((), dtype=torch.long, device=self.device), 0]
         self.skipped = 0
 
     def on_train_epoch_end(self) -> None:
         # Under DDP every rank has the same number of training batches (the distributed sampler
         # pads), so the mean of the ranks' means is the mean over all images. The accuracies are
         # synced by torchmetrics already; sync_dist on them only says so to Lightning.
+        self.check_losses()
+        self._update_train_accuracy()
         if self.train_count:
             mean = self.train_loss_sum / self.train_count
             self.log("train/loss", mean, prog_bar=True, sync_dist=True)
@@ -269,7 +366,18 @@ class ClassifierModule(L.LightningModule):
     def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0]).softmax(dim=1)
 
+    def on_train_end(self) -> None:
+        self.check_losses()  # a run ending mid-epoch (trainer.max_steps)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # No checkpoint of weights trained on a NaN loss: this raises before the file is written.
+        self.check_losses()
+        # The epoch's training accuracy so far, in the state_dict Lightning gathered already.
+        self._update_train_accuracy()
+        state = checkpoint.get("state_dict") or {}
+        for key, value in self.train_metrics.state_dict(prefix="train_metrics.").items():
+            if key in state:
+                state[key] = value
         if self.run_config is not None:
             checkpoint["run_config"] = self.run_config
         # What a run resumed from this checkpoint needs to continue exactly as this one would.
@@ -287,6 +395,8 @@ class ClassifierModule(L.LightningModule):
         if "rng_states" in checkpoint:
             set_rng_states(checkpoint["rng_states"])
         self.train_loss_sum, self.train_count = checkpoint.get("train_loss_sum", [torch.zeros(()), 0])
+        self.unfolded[:] = [torch.zeros((), dtype=torch.long), 0]  # the saved counts are in train_metrics
+        self.unchecked.clear()
 
     def configure_optimizers(self) -> Any:
         trainable = [p for p in self.parameters() if p.requires_grad]
