@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# One torch thread per process, set before torch loads and inherited by the commands the tests
+# start: pytest runs one process per core (-n auto), and two threads per process on top of that
+# make tiny networks' steps wait on each other's threads (a LeNet-5 step 10x slower, not faster).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from collections.abc import Callable
 from pathlib import Path
 
