@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# In one process (-n 0): with pytest-xdist's workers, stopping at the first failure (-x) exits 2,
+# which would read as an error rather than a caught mutation (exit 1).
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-x", "-n", "0", "-p", "no:cacheprovider"]
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,7 @@ def run(mutation: Mutation) -> tuple[str, float]:
     try:
         path.write_text(original.replace(mutation.old, mutation.new))
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *mutation.tests],
+            [*PYTEST, *mutation.tests],
             cwd=ROOT,
             capture_output=True,
             text=True,
